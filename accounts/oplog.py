@@ -1,0 +1,2 @@
+def operation_log_view(request):
+    raise NotImplementedError

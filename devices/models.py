@@ -1,0 +1,256 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models as gis_models
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from guardian.models import UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+from accounts.models import Customer
+from carloan.softdelete import SoftDeleteModel
+from carloan.validators import validate_iccid, validate_mobile
+from devices import work_modes
+from devices.protocols import PROTOCOLS, normalize_identifier, protocol_choices
+
+
+class DeviceKind(models.TextChoices):
+    WIRED = "wired", _("wired")
+    WIRELESS = "wireless", _("wireless")
+
+
+class WorkMode(models.TextChoices):
+    REALTIME = work_modes.REALTIME, _("realtime")
+    ALARM_CLOCK = work_modes.ALARM_CLOCK, _("alarm clock")
+    DEEP_SLEEP = work_modes.DEEP_SLEEP, _("deep sleep")
+    VIBRATION = work_modes.VIBRATION, _("vibration-triggered realtime")
+
+
+class Manufacturer(models.Model):
+    """Device makers are user-defined (V5). `customer` empty = the platform-wide catalogue."""
+
+    name = models.CharField(_("name"), max_length=100)
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text=_("Empty: shared by the whole platform."),
+    )
+    contact = models.CharField(_("contact"), max_length=100, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("manufacturer")
+        verbose_name_plural = _("manufacturers")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "name"], name="manufacturer_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeviceModel(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    manufacturer = models.ForeignKey(
+        Manufacturer, verbose_name=_("manufacturer"), on_delete=models.PROTECT, related_name="models"
+    )
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text=_("Empty: shared by the whole platform."),
+    )
+    protocol = models.CharField(_("protocol"), max_length=20, choices=protocol_choices)
+    kind = models.CharField(_("wired / wireless"), max_length=10, choices=DeviceKind.choices)
+    battery_capacity_mah = models.PositiveIntegerField(_("battery capacity (mAh)"), null=True, blank=True)
+    battery_life_days = models.PositiveIntegerField(
+        _("battery life (days)"), null=True, blank=True, help_text=_("At the default work mode.")
+    )
+    default_work_mode = models.CharField(
+        _("default work mode"), max_length=20, choices=WorkMode.choices, default=WorkMode.REALTIME
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("device model")
+        verbose_name_plural = _("device models")
+        ordering = ["manufacturer__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manufacturer", "name"], name="devicemodel_unique_name_per_manufacturer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.manufacturer.name} {self.name}"
+
+
+# Fields the gateway rewrites on every fix: kept out of the operation log.
+STATE_FIELDS = [
+    "online",
+    "last_seen_at",
+    "last_fix_at",
+    "last_position",
+    "last_speed_kmh",
+    "last_course",
+    "last_acc",
+    "battery_pct",
+    "external_voltage",
+    "gsm_signal",
+    "satellites",
+    "odometer_km",
+]
+
+
+class Device(SoftDeleteModel):
+    class Status(models.TextChoices):
+        STOCK = "stock", _("in stock")
+        INSTALLED = "installed", _("installed")
+        FAULTY = "faulty", _("faulty")
+        SCRAPPED = "scrapped", _("scrapped")
+
+    identifier = models.CharField(
+        _("device id (IMEI)"),
+        max_length=20,
+        help_text=_("As the protocol knows it: IMEI for GT06, terminal id for JT/T 808, id for H02."),
+    )
+    protocol = models.CharField(_("protocol"), max_length=20, choices=protocol_choices)
+    kind = models.CharField(_("wired / wireless"), max_length=10, choices=DeviceKind.choices)
+    model = models.ForeignKey(
+        DeviceModel,
+        verbose_name=_("device model"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="devices",
+    )
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="devices"
+    )
+    status = models.CharField(
+        _("inventory status"), max_length=20, choices=Status.choices, default=Status.STOCK, db_index=True
+    )
+    sim_iccid = models.CharField(
+        _("SIM ICCID"), max_length=20, blank=True, validators=[validate_iccid]
+    )
+    sim_number = models.CharField(
+        _("SIM number"), max_length=20, blank=True, validators=[validate_mobile]
+    )
+    work_mode = models.CharField(
+        _("work mode"), max_length=20, choices=WorkMode.choices, default=WorkMode.REALTIME
+    )
+    work_params = models.JSONField(
+        _("work mode parameters"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'realtime: {"moving_interval_s": 30, "still_interval_s": 60}; alarm clock: '
+            '{"times": ["08:00", "20:00"]} (up to 6); deep sleep: {"days": 1-30}; '
+            'vibration: {"interval_s": 30}.'
+        ),
+    )
+    remark = models.CharField(_("remark"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    # Last-known state, written by the gateway once per batch (T6).
+    online = models.BooleanField(_("online"), default=False)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    last_fix_at = models.DateTimeField(_("last fix time"), null=True, blank=True)
+    last_position = gis_models.PointField(_("last position"), srid=4326, null=True, blank=True)
+    last_speed_kmh = models.FloatField(_("speed (km/h)"), null=True, blank=True)
+    last_course = models.PositiveSmallIntegerField(_("course"), null=True, blank=True)
+    last_acc = models.BooleanField(_("ACC on"), null=True, blank=True)
+    battery_pct = models.PositiveSmallIntegerField(_("battery %"), null=True, blank=True)
+    external_voltage = models.FloatField(_("external voltage (V)"), null=True, blank=True)
+    gsm_signal = models.PositiveSmallIntegerField(_("GSM signal"), null=True, blank=True)
+    satellites = models.PositiveSmallIntegerField(_("satellites"), null=True, blank=True)
+    odometer_km = models.FloatField(_("odometer (km)"), null=True, blank=True)
+
+    history = HistoricalRecords(excluded_fields=STATE_FIELDS + ["updated_at"])
+
+    class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
+        ordering = ["-id"]
+        constraints = [
+            # One live device per identifier; a deleted one may be re-created.
+            models.UniqueConstraint(
+                fields=["identifier"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="device_unique_live_identifier",
+            )
+        ]
+        indexes = [models.Index(fields=["customer", "status"])]
+
+    def __str__(self) -> str:
+        return self.identifier
+
+    def clean(self) -> None:
+        errors: dict[str, list] = {}
+        self.identifier = normalize_identifier(self.identifier)
+        protocol = PROTOCOLS.get(self.protocol)
+        if protocol and not protocol.identifier_ok(self.identifier):
+            errors.setdefault("identifier", []).append(
+                ValidationError(
+                    _("%(id)s is not valid for %(protocol)s: expected %(expected)s."),
+                    code="invalid_identifier",
+                    params={"id": self.identifier, "protocol": protocol.label,
+                            "expected": protocol.identifier_help},
+                )
+            )
+        if self.model_id and self.model:
+            if self.model.protocol != self.protocol:
+                errors.setdefault("protocol", []).append(
+                    ValidationError(_("The device model speaks %(p)s."), params={"p": self.model.protocol})
+                )
+            if self.model.kind != self.kind:
+                errors.setdefault("kind", []).append(
+                    ValidationError(_("The device model is %(k)s."), params={"k": self.model.get_kind_display()})
+                )
+        try:
+            self.work_params = work_modes.clean_work_params(self.work_mode, self.work_params)
+        except ValueError as exc:
+            errors.setdefault("work_params", []).append(ValidationError(str(exc)))
+        if errors:
+            raise ValidationError(errors)
+
+
+class DeviceUserObjectPermission(UserObjectPermissionBase):
+    """Direct-FK guardian table: a device shared with a user outside its customer's subtree."""
+
+    content_object = models.ForeignKey(Device, on_delete=models.CASCADE)
+
+
+class StockMove(models.Model):
+    """A device moved from one customer's stock to another's (V2)."""
+
+    device = models.ForeignKey(
+        Device, verbose_name=_("device"), on_delete=models.CASCADE, related_name="stock_moves"
+    )
+    from_customer = models.ForeignKey(
+        Customer, verbose_name=_("from"), on_delete=models.PROTECT, related_name="+"
+    )
+    to_customer = models.ForeignKey(
+        Customer, verbose_name=_("to"), on_delete=models.PROTECT, related_name="+"
+    )
+    moved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("moved by"), null=True, on_delete=models.SET_NULL
+    )
+    moved_at = models.DateTimeField(_("moved at"), db_index=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("stock move")
+        verbose_name_plural = _("stock moves")
+        ordering = ["-moved_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.device} {self.from_customer} → {self.to_customer}"

@@ -1,0 +1,19 @@
+"""Test settings: the real settings with test-only speed-ups."""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+# The suite must not depend on a developer's .env file.
+os.environ.setdefault("CARLOAN_ENV_FILE", "/nonexistent")
+
+from carloan.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LANGUAGE_CODE = "en"
+MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min"}}  # noqa: F405
