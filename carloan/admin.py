@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
 from carloan.errors import ApplicationError
 
@@ -44,7 +51,11 @@ def _related_selectors() -> dict:
     from accounts.models import Customer, Role, User
     from accounts.selectors import customers_visible_to, roles_visible_to, users_visible_to
     from devices.models import Device, DeviceModel, Manufacturer
-    from devices.selectors import device_models_visible_to, devices_visible_to, manufacturers_visible_to
+    from devices.selectors import (
+        device_models_visible_to,
+        devices_visible_to,
+        manufacturers_visible_to,
+    )
     from vehicles.models import Vehicle
     from vehicles.selectors import vehicles_visible_to
 
@@ -71,6 +82,10 @@ class ScopedAdmin(admin.ModelAdmin):
     def visible_queryset(self, request):  # pragma: no cover - every subclass sets it
         raise NotImplementedError
 
+    def get_ordering(self, request):
+        # Explicit: Meta.ordering is dropped from the annotated (GROUP BY) list querysets.
+        return super().get_ordering(request) or self.model._meta.ordering or ["-pk"]
+
     def get_queryset(self, request):
         qs = self.visible_queryset(request)
         ordering = self.get_ordering(request)
@@ -88,18 +103,113 @@ class ScopedAdmin(admin.ModelAdmin):
             kwargs["queryset"] = selector(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def run_service(self, request, func, **kwargs):
-        """Call a service; show a domain error as an admin message. Returns None on error."""
+    def _refused(self, request, exc) -> HttpResponseRedirect:
+        text = exc.message if isinstance(exc, ApplicationError) else "; ".join(exc.messages)
+        self.message_user(request, text, messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Another tenant's id, or a deleted row: 404 like the API, never a hint that it exists.
+        raise Http404
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # save_model calls services; a refusal rolls the whole form back (the view is atomic)
+        # and comes back as a message on the same page, never as a false "saved".
         try:
-            return func(**kwargs)
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-        except ValidationError as exc:
-            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
-        return None
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (ApplicationError, ValidationError) as exc:
+            return self._refused(request, exc)
+
+    def response_action(self, request, queryset):
+        try:
+            with transaction.atomic():
+                return super().response_action(request, queryset)
+        except (ApplicationError, ValidationError) as exc:
+            return self._refused(request, exc)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
         # Hard delete never goes through the stock bulk delete; subclasses add their own.
         actions.pop("delete_selected", None)
         return actions
+
+
+class ScopedHistoryAdmin(ScopedAdmin, SimpleHistoryAdmin):
+    """ScopedAdmin with simple-history's per-object history page, limited to visible objects
+    (simple-history would otherwise fall back to any historical row, even another tenant's)."""
+
+    def _require_visible(self, request, object_id) -> None:
+        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+            raise Http404
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._require_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._require_visible(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class BulkForm(forms.Form):
+    """Base of the intermediate pages of bulk actions; `user` scopes any customer choice."""
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+
+class MoveForm(BulkForm):
+    to_customer = forms.ModelChoiceField(label=_("Move to customer"), queryset=None)
+    note = forms.CharField(label=_("Note"), required=False, max_length=200)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, user=user, **kwargs)
+        from accounts.selectors import customers_visible_to
+
+        self.fields["to_customer"].queryset = customers_visible_to(user).order_by("tree_id", "lft")
+
+
+def bulk_form_action(*, form_class, apply, description, permission):
+    """An admin action with an intermediate form page: first shows `form_class` for the selected
+    rows, then on confirmation calls `apply(request, queryset, cleaned_data) -> message`."""
+
+    def action(modeladmin, request, queryset):
+        confirmed = "apply" in request.POST
+        form = form_class(request.POST if confirmed else None, user=request.user)
+        if confirmed and form.is_valid():
+            message = apply(request, queryset, form.cleaned_data)
+            modeladmin.message_user(request, message, messages.SUCCESS)
+            return None
+        opts = modeladmin.model._meta
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": description,
+            "form": form,
+            "queryset": queryset,
+            "count": queryset.count(),
+            "preview": list(queryset[:20]),
+            "opts": opts,
+            "action_name": action.__name__,
+            "select_across": request.POST.get("select_across", "0"),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": modeladmin.media + form.media,
+        }
+        return TemplateResponse(request, "admin/carloan/bulk_form.html", context)
+
+    action.__name__ = apply.__name__
+    action.short_description = description
+    action.allowed_permissions = (permission,)
+    return admin.action(description=description, permissions=[permission])(action)
+
+
+def xlsx_export_action(*, build, filename, description):
+    """An admin action that downloads the selected rows as an XLSX file."""
+
+    def export_xlsx(modeladmin, request, queryset):
+        from vehicles.exports import xlsx_response
+
+        return xlsx_response(build(queryset), filename)
+
+    return admin.action(description=description, permissions=["view"])(export_xlsx)

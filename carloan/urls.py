@@ -1,9 +1,13 @@
 from django.conf import settings
 from django.conf.urls.static import static
+from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from carloan.admin import admin_site
+
+# Our own admin site (branding, scoping); the apps' admin modules register on it.
+admin.autodiscover()
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

@@ -254,3 +254,13 @@ class StockMove(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device} {self.from_customer} → {self.to_customer}"
+
+
+class DeletedDevice(Device):
+    """The recycle bin's view of devices (V6): only soft-deleted rows."""
+
+    class Meta:
+        proxy = True
+        default_manager_name = "deleted_objects"
+        verbose_name = _("deleted device")
+        verbose_name_plural = _("recycle bin: devices")

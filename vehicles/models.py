@@ -152,3 +152,13 @@ class DeviceBinding(models.Model):
     @property
     def is_active(self) -> bool:
         return self.unbound_at is None
+
+
+class DeletedVehicle(Vehicle):
+    """The recycle bin's view of vehicles (V6): only soft-deleted rows."""
+
+    class Meta:
+        proxy = True
+        default_manager_name = "deleted_objects"
+        verbose_name = _("deleted vehicle")
+        verbose_name_plural = _("recycle bin: vehicles")
