@@ -32,11 +32,11 @@ LOGGED_MODELS: dict[str, tuple[str, str]] = {
     "devices.devicemodel": ("customer", "name"),
     "devices.device": ("customer", "identifier"),
     "vehicles.vehicle": ("customer", "plate"),
-    "vehicles.devicebinding": ("vehicle__customer", "device_id"),
+    "vehicles.devicebinding": ("vehicle__customer", "device__identifier"),
 }
 AUTH_LABEL = "accounts.authevent"
 ACTIONS = {"+": _("created"), "~": _("changed"), "-": _("deleted")}
-COLUMNS = ["hid", "at", "action", "user_id", "model", "object_id", "label"]
+COLUMNS = ["log_hid", "log_at", "log_action", "log_user", "log_model", "log_object", "log_label"]
 
 
 def _history_model(label: str):
@@ -53,28 +53,29 @@ def _model_rows(user, label: str):
         q = subtree_q(user, path)
         if q is not None:
             qs = qs.filter(q)
-    return qs.values(
-        hid=F("history_id"),
-        at=F("history_date"),
-        action=F("history_type"),
-        user_id=F("history_user_id"),
-        model=Value(label, output_field=CharField()),
-        object_id=F("id"),
-        label=Cast(name_field, output_field=CharField()),
+    # No ORDER BY inside the parts of a UNION (the models' Meta.ordering would add one).
+    return qs.order_by().values(
+        log_hid=F("history_id"),
+        log_at=F("history_date"),
+        log_action=F("history_type"),
+        log_user=F("history_user_id"),
+        log_model=Value(label, output_field=CharField()),
+        log_object=F("id"),
+        log_label=Cast(name_field, output_field=CharField()),
     )
 
 
 def _auth_rows(user):
     q = subtree_q(user, "customer")
     qs = AuthEvent.objects.all() if q is None else AuthEvent.objects.filter(q)
-    return qs.values(
-        hid=F("id"),
-        at=F("at"),
-        action=F("kind"),
-        user_id=F("user_id"),
-        model=Value(AUTH_LABEL, output_field=CharField()),
-        object_id=F("user_id"),
-        label=F("username"),
+    return qs.order_by().values(
+        log_hid=F("id"),
+        log_at=F("at"),
+        log_action=F("kind"),
+        log_user=F("user_id"),
+        log_model=Value(AUTH_LABEL, output_field=CharField()),
+        log_object=F("user_id"),
+        log_label=F("username"),
     )
 
 
@@ -107,14 +108,14 @@ def operation_log_rows(user, *, model: str = "", username: str = "", since: dt.d
             from accounts.models import User
 
             ids = User.objects.filter(username__icontains=username).values("id")
-            qs = qs.filter(Q(user_id__in=ids))
+            qs = qs.filter(Q(log_user__in=ids))
         if since:
-            qs = qs.filter(at__gte=dt.datetime.combine(since, dt.time.min, tzinfo=tz))
+            qs = qs.filter(log_at__gte=dt.datetime.combine(since, dt.time.min, tzinfo=tz))
         if until:
-            qs = qs.filter(at__lt=dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
+            qs = qs.filter(log_at__lt=dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
         filtered.append(qs)
     first, rest = filtered[0], filtered[1:]
-    return (first.union(*rest, all=True) if rest else first).order_by("-at", "-hid")
+    return (first.union(*rest, all=True) if rest else first).order_by("-log_at", "-log_hid")
 
 
 @dataclass
@@ -150,31 +151,31 @@ def _entries(rows) -> list[LogEntry]:
 
     from accounts.models import User
 
-    users = {u.pk: u.username for u in User.objects.filter(pk__in={r["user_id"] for r in rows if r["user_id"]})}
+    users = {u.pk: u.username for u in User.objects.filter(pk__in={r["log_user"] for r in rows if r["log_user"]})}
     records = {}
-    for label in {r["model"] for r in rows} - {AUTH_LABEL}:
-        ids = [r["hid"] for r in rows if r["model"] == label]
+    for label in {r["log_model"] for r in rows} - {AUTH_LABEL}:
+        ids = [r["log_hid"] for r in rows if r["log_model"] == label]
         for rec in _history_model(label).objects.filter(history_id__in=ids):
             records[(label, rec.history_id)] = rec
     out = []
     for r in rows:
-        label = r["model"]
+        label = r["log_model"]
         if label == AUTH_LABEL:
-            action = dict(AuthEvent.Kind.choices).get(r["action"], r["action"])
+            action = dict(AuthEvent.Kind.choices).get(r["log_action"], r["log_action"])
             model_name, record, url = AuthEvent._meta.verbose_name, None, None
         else:
             model_cls = apps.get_model(label)
-            action = ACTIONS.get(r["action"], r["action"])
+            action = ACTIONS.get(r["log_action"], r["log_action"])
             model_name = model_cls._meta.verbose_name
-            record = records.get((label, r["hid"]))
+            record = records.get((label, r["log_hid"]))
             try:
                 url = reverse(f"admin:{model_cls._meta.app_label}_{model_cls._meta.model_name}_history",
-                              args=[r["object_id"]])
+                              args=[r["log_object"]])
             except NoReverseMatch:
                 url = None
         out.append(LogEntry(
-            at=r["at"], action=str(action), actor=users.get(r["user_id"], "—"), model=str(model_name),
-            object_label=str(record) if record is not None else (r["label"] or ""),
+            at=r["log_at"], action=str(action), actor=users.get(r["log_user"], "—"), model=str(model_name),
+            object_label=r["log_label"] or "",
             changes=_changes(record), url=url,
         ))
     return out
