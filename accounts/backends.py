@@ -15,8 +15,10 @@ class RoleModelBackend(ModelBackend):
         ).distinct()
 
     def user_can_authenticate(self, user):
-        # A user of a deactivated customer cannot log in.
+        # A user of a deactivated customer, or of a customer under a deactivated one, cannot log in.
         if not super().user_can_authenticate(user):
             return False
         customer = getattr(user, "customer", None)
-        return customer is None or customer.is_active
+        if customer is None:
+            return True
+        return not customer.get_ancestors(include_self=True).filter(is_active=False).exists()

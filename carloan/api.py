@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, pagination, permissions, status
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions, pagination, permissions, status
 from rest_framework.response import Response
 
 from carloan.errors import ApplicationError, ConflictError, ImportRowsError
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """DRF token auth that also refuses users of a deactivated customer (as the login does)."""
+
+    def authenticate_credentials(self, key):
+        from accounts.backends import RoleModelBackend
+
+        user, token = super().authenticate_credentials(key)
+        if not RoleModelBackend().user_can_authenticate(user):
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        return user, token
 
 
 class ModelPermissions(permissions.DjangoModelPermissions):

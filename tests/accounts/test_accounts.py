@@ -119,10 +119,12 @@ def test_login_logout_and_failures_are_logged(world, client):
 
 
 def test_users_of_a_deactivated_customer_cannot_log_in(world, client):
-    customer = world.customers["a1"]
+    assert client.login(username="a1_operator", password="pw-123456")
+    customer = world.customers["a"]  # the lender: its branches' users are locked out too
     customer.is_active = False
     customer.save()
     assert not client.login(username="a1_operator", password="pw-123456")
+    assert client.login(username="b_admin", password="pw-123456")
 
 
 def test_operation_log_is_scoped_and_shows_before_after(world, client):
