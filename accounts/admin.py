@@ -104,7 +104,16 @@ class RoleAdmin(ScopedHistoryAdmin):
 
 @admin.register(User, site=admin_site)
 class UserAdmin(ScopedHistoryAdmin, DjangoUserAdmin):
-    list_display = ["username", "first_name", "customer", "kind", "role", "phone", "is_active", "is_staff"]
+    list_display = [
+        "username",
+        "first_name",
+        "customer",
+        "kind",
+        "role",
+        "phone",
+        "is_active",
+        "is_staff",
+    ]
     list_filter = ["kind", "is_active", "is_staff", ("customer", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["username", "first_name", "last_name", "phone", "email"]
     list_select_related = ["customer", "role"]
@@ -118,7 +127,13 @@ class UserAdmin(ScopedHistoryAdmin, DjangoUserAdmin):
         (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"], "fields": ["username", "usable_password", "password1", "password2"]}),
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["username", "usable_password", "password1", "password2"],
+            },
+        ),
         (_("Organisation"), {"fields": ["customer", "kind", "role", "phone", "is_staff"]}),
     ]
     readonly_fields = ["last_login", "date_joined"]
@@ -151,7 +166,8 @@ class UserAdmin(ScopedHistoryAdmin, DjangoUserAdmin):
             fields = {
                 f: data[f]
                 for f in form.changed_data
-                if f in data and f not in ("password", "user_permissions", "last_login", "date_joined")
+                if f in data
+                and f not in ("password", "user_permissions", "last_login", "date_joined")
             }
             services.user_update(user=obj, by=request.user, **fields)
         else:

@@ -80,7 +80,9 @@ class Role(models.Model):
         verbose_name = _("role")
         verbose_name_plural = _("roles")
         constraints = [
-            models.UniqueConstraint(fields=["customer", "name"], name="role_unique_name_per_customer")
+            models.UniqueConstraint(
+                fields=["customer", "name"], name="role_unique_name_per_customer"
+            )
         ]
 
     def __str__(self) -> str:
@@ -104,9 +106,7 @@ class User(AbstractUser):
         help_text=_("The customer this user belongs to; they see its whole subtree."),
     )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.STAFF)
-    phone = models.CharField(
-        _("phone"), max_length=20, blank=True, validators=[validate_mobile]
-    )
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[validate_mobile])
     role = models.ForeignKey(
         Role,
         verbose_name=_("role"),
@@ -150,5 +150,3 @@ class AuthEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.username} {self.at:%Y-%m-%d %H:%M:%S}"
-
-

@@ -82,8 +82,12 @@ def _auth_rows(user):
 class OperationLogFilter(forms.Form):
     model = forms.ChoiceField(label=_("What"), required=False)
     username = forms.CharField(label=_("Who (username)"), required=False, max_length=150)
-    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,10 +98,18 @@ class OperationLogFilter(forms.Form):
         self.fields["model"].choices = choices
 
 
-def operation_log_rows(user, *, model: str = "", username: str = "", since: dt.date | None = None,
-                       until: dt.date | None = None):
+def operation_log_rows(
+    user,
+    *,
+    model: str = "",
+    username: str = "",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+):
     """The merged, scoped log as a queryset of dicts (COLUMNS), newest first."""
-    labels = [model] if model in LOGGED_MODELS else ([] if model == AUTH_LABEL else list(LOGGED_MODELS))
+    labels = (
+        [model] if model in LOGGED_MODELS else ([] if model == AUTH_LABEL else list(LOGGED_MODELS))
+    )
     parts = [_model_rows(user, label) for label in labels]
     if model in ("", AUTH_LABEL):
         parts.append(_auth_rows(user))
@@ -112,7 +124,9 @@ def operation_log_rows(user, *, model: str = "", username: str = "", since: dt.d
         if since:
             qs = qs.filter(log_at__gte=dt.datetime.combine(since, dt.time.min, tzinfo=tz))
         if until:
-            qs = qs.filter(log_at__lt=dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
+            qs = qs.filter(
+                log_at__lt=dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+            )
         filtered.append(qs)
     first, rest = filtered[0], filtered[1:]
     return (first.union(*rest, all=True) if rest else first).order_by("-log_at", "-log_hid")
@@ -142,7 +156,13 @@ def _changes(record) -> list[tuple[str, str, str]]:
             name = str(record.instance_type._meta.get_field(change.field).verbose_name)
         except Exception:  # noqa: BLE001 - an m2m or a removed field keeps its raw name
             name = change.field
-        out.append((name, "" if change.old is None else str(change.old), "" if change.new is None else str(change.new)))
+        out.append(
+            (
+                name,
+                "" if change.old is None else str(change.old),
+                "" if change.new is None else str(change.new),
+            )
+        )
     return out
 
 
@@ -151,7 +171,10 @@ def _entries(rows) -> list[LogEntry]:
 
     from accounts.models import User
 
-    users = {u.pk: u.username for u in User.objects.filter(pk__in={r["log_user"] for r in rows if r["log_user"]})}
+    users = {
+        u.pk: u.username
+        for u in User.objects.filter(pk__in={r["log_user"] for r in rows if r["log_user"]})
+    }
     records = {}
     for label in {r["log_model"] for r in rows} - {AUTH_LABEL}:
         ids = [r["log_hid"] for r in rows if r["log_model"] == label]
@@ -169,15 +192,23 @@ def _entries(rows) -> list[LogEntry]:
             model_name = model_cls._meta.verbose_name
             record = records.get((label, r["log_hid"]))
             try:
-                url = reverse(f"admin:{model_cls._meta.app_label}_{model_cls._meta.model_name}_history",
-                              args=[r["log_object"]])
+                url = reverse(
+                    f"admin:{model_cls._meta.app_label}_{model_cls._meta.model_name}_history",
+                    args=[r["log_object"]],
+                )
             except NoReverseMatch:
                 url = None
-        out.append(LogEntry(
-            at=r["log_at"], action=str(action), actor=users.get(r["log_user"], "—"), model=str(model_name),
-            object_label=r["log_label"] or "",
-            changes=_changes(record), url=url,
-        ))
+        out.append(
+            LogEntry(
+                at=r["log_at"],
+                action=str(action),
+                actor=users.get(r["log_user"], "—"),
+                model=str(model_name),
+                object_label=r["log_label"] or "",
+                changes=_changes(record),
+                url=url,
+            )
+        )
     return out
 
 

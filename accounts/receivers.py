@@ -28,4 +28,6 @@ def _login_failed(sender, credentials, request=None, **kwargs):
     username = str(credentials.get("username", ""))
     # Link the event to the account when the name exists, so its customer's admins see it.
     user = User.objects.filter(username=username).first()
-    auth_event_record(kind=AuthEvent.Kind.LOGIN_FAILED, user=user, username=username, request=request)
+    auth_event_record(
+        kind=AuthEvent.Kind.LOGIN_FAILED, user=user, username=username, request=request
+    )

@@ -122,9 +122,13 @@ def branding_for(customer: Customer | None) -> Branding:
     One query."""
     title, logo = None, None
     if customer is not None:
-        line = Customer.objects.filter(
-            tree_id=customer.tree_id, lft__lte=customer.lft, rght__gte=customer.rght
-        ).order_by("-level").only("brand_title", "brand_logo")
+        line = (
+            Customer.objects.filter(
+                tree_id=customer.tree_id, lft__lte=customer.lft, rght__gte=customer.rght
+            )
+            .order_by("-level")
+            .only("brand_title", "brand_logo")
+        )
         for node in line:
             title = title or node.brand_title or None
             logo = logo or (node.brand_logo.url if node.brand_logo else None)

@@ -17,7 +17,9 @@ def _require_visible_customer(by, customer: Customer | None) -> None:
     if by is None or customer is None:
         return
     if not customer_is_visible_to(by, customer.pk):
-        raise ApplicationError(_("That customer is outside your part of the tree."), code="not_found")
+        raise ApplicationError(
+            _("That customer is outside your part of the tree."), code="not_found"
+        )
 
 
 def customer_create(*, by=None, parent: Customer | None, **fields) -> Customer:
@@ -36,7 +38,9 @@ def customer_update(*, customer: Customer, by=None, **fields) -> Customer:
         if parent is not None and parent.is_descendant_of(customer, include_self=True):
             raise ApplicationError(_("A customer cannot move under itself or its own subtree."))
         if parent is None and by is not None and not is_platform_admin(by):
-            raise ApplicationError(_("Only a platform administrator can create a top-level customer."))
+            raise ApplicationError(
+                _("Only a platform administrator can create a top-level customer.")
+            )
     for name, value in fields.items():
         setattr(customer, name, value)
     # MPTT recomputes the tree columns on save, so no update_fields here.
@@ -55,16 +59,24 @@ def _check_grantable(by, permissions) -> None:
     )
     if missing:
         raise ApplicationError(
-            _("You cannot grant permissions you do not have: %(perms)s") % {"perms": ", ".join(missing)}
+            _("You cannot grant permissions you do not have: %(perms)s")
+            % {"perms": ", ".join(missing)}
         )
 
 
 @transaction.atomic
 def role_save(
-    *, by=None, role: Role | None = None, customer: Customer, name: str, description: str = "",
+    *,
+    by=None,
+    role: Role | None = None,
+    customer: Customer,
+    name: str,
+    description: str = "",
     permissions=(),
 ) -> Role:
-    permissions = list(Permission.objects.filter(pk__in=[p.pk for p in permissions]).select_related("content_type"))
+    permissions = list(
+        Permission.objects.filter(pk__in=[p.pk for p in permissions]).select_related("content_type")
+    )
     _require_visible_customer(by, customer)
     _check_grantable(by, permissions)
     role = role or Role()
@@ -75,14 +87,23 @@ def role_save(
 
 
 def _check_role(customer: Customer | None, role: Role | None) -> None:
-    if role is not None and (customer is None or not roles_assignable_to(customer).filter(pk=role.pk).exists()):
+    if role is not None and (
+        customer is None or not roles_assignable_to(customer).filter(pk=role.pk).exists()
+    ):
         raise ApplicationError(_("That role belongs to another customer's line."))
 
 
 @transaction.atomic
 def user_create(
-    *, by=None, username: str, password: str | None, customer: Customer | None,
-    kind: str = User.Kind.STAFF, role: Role | None = None, user_permissions=(), **fields,
+    *,
+    by=None,
+    username: str,
+    password: str | None,
+    customer: Customer | None,
+    kind: str = User.Kind.STAFF,
+    role: Role | None = None,
+    user_permissions=(),
+    **fields,
 ) -> User:
     _require_visible_customer(by, customer)
     _check_role(customer, role)
@@ -115,12 +136,16 @@ def user_update(*, user: User, by=None, user_permissions=None, **fields) -> User
         setattr(user, name, value)
     model_save(user, by=by, exclude_clean=["password"])
     if user_permissions is not None:
-        _check_grantable(by, [p for p in user_permissions if p not in set(user.user_permissions.all())])
+        _check_grantable(
+            by, [p for p in user_permissions if p not in set(user.user_permissions.all())]
+        )
         user.user_permissions.set(user_permissions)
     return user
 
 
-def auth_event_record(*, kind: str, user: User | None, username: str = "", request=None) -> AuthEvent:
+def auth_event_record(
+    *, kind: str, user: User | None, username: str = "", request=None
+) -> AuthEvent:
     ip, agent = None, ""
     if request is not None:
         meta = getattr(request, "META", {})

@@ -56,9 +56,15 @@ def exception_handler(exc, context):
             body = {"detail": exc.message, "code": exc.code}
             if isinstance(exc, ImportRowsError):
                 body["errors"] = exc.extra["errors"]
-            code = status.HTTP_409_CONFLICT if isinstance(exc, ConflictError) else status.HTTP_400_BAD_REQUEST
+            code = (
+                status.HTTP_409_CONFLICT
+                if isinstance(exc, ConflictError)
+                else status.HTTP_400_BAD_REQUEST
+            )
             return Response(body, status=code)
     elif isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        detail = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
         exc = exceptions.ValidationError(detail)
     return drf_exception_handler(exc, context)

@@ -34,11 +34,16 @@ def make_terminal_id(rng: random.Random, length: int = 12) -> str:
     return "".join(rng.choice("0123456789") for _ in range(length))
 
 
-def make_plate(rng: random.Random, province: str = "陕", authority: str = "A",
-               new_energy: bool = False) -> str:
+def make_plate(
+    rng: random.Random, province: str = "陕", authority: str = "A", new_energy: bool = False
+) -> str:
     if new_energy:
-        return province + authority + rng.choice("DF") + rng.choice(_PLATE_SERIAL) + "".join(
-            rng.choice("0123456789") for _ in range(4)
+        return (
+            province
+            + authority
+            + rng.choice("DF")
+            + rng.choice(_PLATE_SERIAL)
+            + "".join(rng.choice("0123456789") for _ in range(4))
         )
     # Most civil plates carry at most two letters in the serial; digits dominate.
     letters = rng.choice((0, 1, 1, 2))

@@ -78,8 +78,9 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 # First two digits: province-level division codes (GB/T 2260).
 ID_PROVINCE_CODES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 "
-    "61 62 63 64 65 71 81 82".split()
+    {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37"}
+    | {"41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64"}
+    | {"65", "71", "81", "82"}
 )
 
 
@@ -99,6 +100,10 @@ def id_number_check_char(first17: str) -> str:
     return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
+def _today_in_china() -> dt.date:
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+
+
 def parse_id_number(value: str, *, today: dt.date | None = None) -> IdNumberInfo | None:
     """Return what an 18-character ID number says, or None when it is not valid:
     format, province code, a real birth date not in the future, and the check character."""
@@ -109,7 +114,7 @@ def parse_id_number(value: str, *, today: dt.date | None = None) -> IdNumberInfo
         birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         return None
-    if birth.year < 1900 or birth > (today or dt.date.today()):
+    if birth.year < 1900 or birth > (today or _today_in_china()):
         return None
     if number[17] != id_number_check_char(number[:17]):
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Manager as PlainManager
 from django.utils.translation import gettext_lazy as _
 
 
@@ -35,12 +36,12 @@ class SoftDeleteModel(models.Model):
 
     objects = LiveManager()
     deleted_objects = DeletedManager()
-    all_objects = models.Manager()
+    all_objects = PlainManager()  # noqa: DJ012 - everything, deleted rows included
 
     class Meta:
+        # Related-object access (binding.vehicle) uses Django's plain base manager, so it still
+        # reaches deleted rows.
         abstract = True
-        # Related-object access (binding.vehicle) must still reach deleted rows.
-        base_manager_name = "all_objects"
 
     @property
     def is_deleted(self) -> bool:

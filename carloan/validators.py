@@ -1,4 +1,4 @@
-"""Django validators over the pure checks in `carloan.identifiers` (used by model fields and forms)."""
+"""Django validators over the pure checks in `carloan.identifiers` (for fields and forms)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ def validate_vin(value: str) -> None:
         raise ValidationError(_("A VIN has 17 characters."), code="invalid_vin")
     if not identifiers.is_valid_vin(vin):
         raise ValidationError(
-            _("%(value)s is not a valid VIN (letters I, O, Q are not used; check digit at position 9)."),
+            _(
+                "%(value)s is not a valid VIN "
+                "(letters I, O, Q are not used; check digit at position 9)."
+            ),
             code="invalid_vin",
             params={"value": value},
         )

@@ -35,7 +35,9 @@ class CatalogueAdmin(ScopedHistoryAdmin):
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return self.has_change_permission(request, obj) and super().has_delete_permission(request, obj)
+        return self.has_change_permission(request, obj) and super().has_delete_permission(
+            request, obj
+        )
 
 
 @admin.register(Manufacturer, site=admin_site)
@@ -50,7 +52,8 @@ class ManufacturerAdmin(CatalogueAdmin):
 
     def save_model(self, request, obj, form, change):
         saved = services.manufacturer_save(
-            by=request.user, manufacturer=obj if change else None,
+            by=request.user,
+            manufacturer=obj if change else None,
             **{f: form.cleaned_data[f] for f in ("name", "customer", "contact")},
         )
         obj.pk = saved.pk
@@ -58,14 +61,30 @@ class ManufacturerAdmin(CatalogueAdmin):
 
 @admin.register(DeviceModel, site=admin_site)
 class DeviceModelAdmin(CatalogueAdmin):
-    list_display = ["name", "manufacturer", "protocol", "kind", "default_work_mode",
-                    "battery_capacity_mah", "battery_life_days", "customer"]
+    list_display = [
+        "name",
+        "manufacturer",
+        "protocol",
+        "kind",
+        "default_work_mode",
+        "battery_capacity_mah",
+        "battery_life_days",
+        "customer",
+    ]
     list_filter = ["protocol", "kind", "default_work_mode"]
     search_fields = ["name", "manufacturer__name"]
     list_select_related = ["manufacturer", "customer"]
     autocomplete_fields = ["manufacturer", "customer"]
-    FIELDS = ["name", "manufacturer", "customer", "protocol", "kind", "battery_capacity_mah",
-              "battery_life_days", "default_work_mode"]
+    FIELDS = [
+        "name",
+        "manufacturer",
+        "customer",
+        "protocol",
+        "kind",
+        "battery_capacity_mah",
+        "battery_life_days",
+        "default_work_mode",
+    ]
     fields = FIELDS
 
     def visible_queryset(self, request):
@@ -73,7 +92,8 @@ class DeviceModelAdmin(CatalogueAdmin):
 
     def save_model(self, request, obj, form, change):
         saved = services.device_model_save(
-            by=request.user, device_model=obj if change else None,
+            by=request.user,
+            device_model=obj if change else None,
             **{f: form.cleaned_data[f] for f in self.FIELDS},
         )
         obj.pk = saved.pk
@@ -88,8 +108,12 @@ class DeviceEditForm(BulkForm):
     status = forms.ChoiceField(
         label=_("inventory status"),
         required=False,
-        choices=[("", _("— keep —")), (Device.Status.STOCK, _("in stock")),
-                 (Device.Status.FAULTY, _("faulty")), (Device.Status.SCRAPPED, _("scrapped"))],
+        choices=[
+            ("", _("— keep —")),
+            (Device.Status.STOCK, _("in stock")),
+            (Device.Status.FAULTY, _("faulty")),
+            (Device.Status.SCRAPPED, _("scrapped")),
+        ],
     )
     remark = forms.CharField(label=_("remark"), required=False, max_length=200)
 
@@ -110,7 +134,9 @@ def _move(request, queryset, data):
         devices=list(queryset), to_customer=data["to_customer"], by=request.user, note=data["note"]
     )
     return ngettext("%(n)d device moved to %(c)s.", "%(n)d devices moved to %(c)s.", count) % {
-        "n": count, "c": data["to_customer"]}
+        "n": count,
+        "c": data["to_customer"],
+    }
 
 
 def _devices_xlsx(queryset):
@@ -121,15 +147,44 @@ def _devices_xlsx(queryset):
 
 @admin.register(Device, site=admin_site)
 class DeviceAdmin(ScopedHistoryAdmin):
-    list_display = ["identifier", "protocol", "kind", "model", "customer", "status",
-                    "current_plate", "work_mode", "online", "last_seen_at"]
-    list_filter = ["status", "protocol", "kind", "work_mode", "online",
-                   ("customer", admin.RelatedOnlyFieldListFilter)]
+    list_display = [
+        "identifier",
+        "protocol",
+        "kind",
+        "model",
+        "customer",
+        "status",
+        "current_plate",
+        "work_mode",
+        "online",
+        "last_seen_at",
+    ]
+    list_filter = [
+        "status",
+        "protocol",
+        "kind",
+        "work_mode",
+        "online",
+        ("customer", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["identifier", "sim_iccid", "sim_number", "bindings__vehicle__plate"]
     autocomplete_fields = ["customer", "model"]
-    readonly_fields = ["online", "last_seen_at", "last_fix_at", "last_position", "last_speed_kmh",
-                       "last_course", "last_acc", "battery_pct", "external_voltage", "gsm_signal",
-                       "satellites", "odometer_km", "created_at", "updated_at"]
+    readonly_fields = [
+        "online",
+        "last_seen_at",
+        "last_fix_at",
+        "last_position",
+        "last_speed_kmh",
+        "last_course",
+        "last_acc",
+        "battery_pct",
+        "external_voltage",
+        "gsm_signal",
+        "satellites",
+        "odometer_km",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["identifier", "protocol", "kind", "model", "customer", "status"]}),
         (_("SIM card"), {"fields": ["sim_iccid", "sim_number"]}),
@@ -138,12 +193,23 @@ class DeviceAdmin(ScopedHistoryAdmin):
         (None, {"fields": ["remark"]}),
     ]
     actions = [
-        bulk_form_action(form_class=MoveForm, apply=_move, description=_("Move to another customer"),
-                         permission="change"),
-        bulk_form_action(form_class=DeviceEditForm, apply=_bulk_edit,
-                         description=_("Bulk edit selected devices"), permission="change"),
-        xlsx_export_action(build=_devices_xlsx, filename="devices.xlsx",
-                           description=_("Export selected devices to Excel")),
+        bulk_form_action(
+            form_class=MoveForm,
+            apply=_move,
+            description=_("Move to another customer"),
+            permission="change",
+        ),
+        bulk_form_action(
+            form_class=DeviceEditForm,
+            apply=_bulk_edit,
+            description=_("Bulk edit selected devices"),
+            permission="change",
+        ),
+        xlsx_export_action(
+            build=_devices_xlsx,
+            filename="devices.xlsx",
+            description=_("Export selected devices to Excel"),
+        ),
         "soft_delete",
     ]
 
@@ -160,7 +226,9 @@ class DeviceAdmin(ScopedHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            fields = {f: form.cleaned_data[f] for f in form.changed_data if f in services.DEVICE_EDITABLE}
+            fields = {
+                f: form.cleaned_data[f] for f in form.changed_data if f in services.DEVICE_EDITABLE
+            }
             services.device_update(device=obj, by=request.user, **fields)
         else:
             # A new device always starts in stock; binding makes it installed.
@@ -175,15 +243,22 @@ class DeviceAdmin(ScopedHistoryAdmin):
         for device in queryset:
             services.device_soft_delete(device=device, by=request.user)
 
-    @admin.action(description=_("Delete selected devices (to the recycle bin)"), permissions=["delete"])
+    @admin.action(
+        description=_("Delete selected devices (to the recycle bin)"), permissions=["delete"]
+    )
     def soft_delete(self, request, queryset):
         count = 0
         for device in queryset:
             services.device_soft_delete(device=device, by=request.user)
             count += 1
         self.message_user(
-            request, ngettext("%d device moved to the recycle bin.", "%d devices moved to the recycle bin.",
-                              count) % count, messages.SUCCESS)
+            request,
+            ngettext(
+                "%d device moved to the recycle bin.", "%d devices moved to the recycle bin.", count
+            )
+            % count,
+            messages.SUCCESS,
+        )
 
 
 @admin.register(DeletedDevice, site=admin_site)

@@ -57,7 +57,10 @@ class Manufacturer(models.Model):
 class DeviceModel(models.Model):
     name = models.CharField(_("name"), max_length=100)
     manufacturer = models.ForeignKey(
-        Manufacturer, verbose_name=_("manufacturer"), on_delete=models.PROTECT, related_name="models"
+        Manufacturer,
+        verbose_name=_("manufacturer"),
+        on_delete=models.PROTECT,
+        related_name="models",
     )
     customer = models.ForeignKey(
         Customer,
@@ -69,7 +72,9 @@ class DeviceModel(models.Model):
     )
     protocol = models.CharField(_("protocol"), max_length=20, choices=protocol_choices)
     kind = models.CharField(_("wired / wireless"), max_length=10, choices=DeviceKind.choices)
-    battery_capacity_mah = models.PositiveIntegerField(_("battery capacity (mAh)"), null=True, blank=True)
+    battery_capacity_mah = models.PositiveIntegerField(
+        _("battery capacity (mAh)"), null=True, blank=True
+    )
     battery_life_days = models.PositiveIntegerField(
         _("battery life (days)"), null=True, blank=True, help_text=_("At the default work mode.")
     )
@@ -119,7 +124,9 @@ class Device(SoftDeleteModel):
     identifier = models.CharField(
         _("device id (IMEI)"),
         max_length=20,
-        help_text=_("As the protocol knows it: IMEI for GT06, terminal id for JT/T 808, id for H02."),
+        help_text=_(
+            "As the protocol knows it: IMEI for GT06, terminal id for JT/T 808, id for H02."
+        ),
     )
     protocol = models.CharField(_("protocol"), max_length=20, choices=protocol_choices)
     kind = models.CharField(_("wired / wireless"), max_length=10, choices=DeviceKind.choices)
@@ -135,7 +142,11 @@ class Device(SoftDeleteModel):
         Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="devices"
     )
     status = models.CharField(
-        _("inventory status"), max_length=20, choices=Status.choices, default=Status.STOCK, db_index=True
+        _("inventory status"),
+        max_length=20,
+        choices=Status.choices,
+        default=Status.STOCK,
+        db_index=True,
     )
     sim_iccid = models.CharField(
         _("SIM ICCID"), max_length=20, blank=True, validators=[validate_iccid]
@@ -186,6 +197,7 @@ class Device(SoftDeleteModel):
                 fields=["identifier"],
                 condition=models.Q(deleted_at__isnull=True),
                 name="device_unique_live_identifier",
+                violation_error_message=_("Another device already has this id."),
             )
         ]
         indexes = [models.Index(fields=["customer", "status"])]
@@ -202,18 +214,25 @@ class Device(SoftDeleteModel):
                 ValidationError(
                     _("%(id)s is not valid for %(protocol)s: expected %(expected)s."),
                     code="invalid_identifier",
-                    params={"id": self.identifier, "protocol": protocol.label,
-                            "expected": protocol.identifier_help},
+                    params={
+                        "id": self.identifier,
+                        "protocol": protocol.label,
+                        "expected": protocol.identifier_help,
+                    },
                 )
             )
         if self.model_id and self.model:
             if self.model.protocol != self.protocol:
                 errors.setdefault("protocol", []).append(
-                    ValidationError(_("The device model speaks %(p)s."), params={"p": self.model.protocol})
+                    ValidationError(
+                        _("The device model speaks %(p)s."), params={"p": self.model.protocol}
+                    )
                 )
             if self.model.kind != self.kind:
                 errors.setdefault("kind", []).append(
-                    ValidationError(_("The device model is %(k)s."), params={"k": self.model.get_kind_display()})
+                    ValidationError(
+                        _("The device model is %(k)s."), params={"k": self.model.get_kind_display()}
+                    )
                 )
         try:
             self.work_params = work_modes.clean_work_params(self.work_mode, self.work_params)

@@ -39,13 +39,18 @@ def devices_for_list(user) -> QuerySet[Device]:
             current_vehicle_id=Subquery(active.values("vehicle_id")[:1]),
             current_plate=Subquery(active.values("vehicle__plate")[:1]),
         )
+        .order_by("-id")
     )
 
 
 def manufacturers_visible_to(user) -> QuerySet[Manufacturer]:
-    return Manufacturer.objects.filter(
-        Q(customer__isnull=True) | Q(customer__in=customers_related_to(user))
-    ) if user.is_authenticated else Manufacturer.objects.none()
+    return (
+        Manufacturer.objects.filter(
+            Q(customer__isnull=True) | Q(customer__in=customers_related_to(user))
+        )
+        if user.is_authenticated
+        else Manufacturer.objects.none()
+    )
 
 
 def device_models_visible_to(user) -> QuerySet[DeviceModel]:

@@ -9,24 +9,36 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Customer
-from accounts.selectors import customer_is_visible_to, is_platform_admin
+from accounts.selectors import customer_is_visible_to, customers_visible_to, is_platform_admin
 from carloan.errors import ApplicationError, ConflictError
 from carloan.services import model_save
 from devices.models import Device, DeviceModel, Manufacturer, StockMove
 
 # Fields a user edits; status moves through binding and the explicit status service.
 DEVICE_EDITABLE = {
-    "identifier", "protocol", "kind", "model", "sim_iccid", "sim_number", "work_mode",
-    "work_params", "remark", "status",
+    "identifier",
+    "protocol",
+    "kind",
+    "model",
+    "sim_iccid",
+    "sim_number",
+    "work_mode",
+    "work_params",
+    "remark",
+    "status",
 }
 
 
 def _require_visible(by, customer: Customer) -> None:
     if by is not None and not customer_is_visible_to(by, customer.pk):
-        raise ApplicationError(_("That customer is outside your part of the tree."), code="not_found")
+        raise ApplicationError(
+            _("That customer is outside your part of the tree."), code="not_found"
+        )
 
 
-def manufacturer_save(*, by=None, manufacturer: Manufacturer | None = None, **fields) -> Manufacturer:
+def manufacturer_save(
+    *, by=None, manufacturer: Manufacturer | None = None, **fields
+) -> Manufacturer:
     if fields.get("customer") is not None:
         _require_visible(by, fields["customer"])
     elif by is not None and not is_platform_admin(by):
@@ -48,26 +60,49 @@ def device_model_save(*, by=None, device_model: DeviceModel | None = None, **fie
     return model_save(device_model, by=by)
 
 
-def device_create(*, by=None, customer: Customer, identifier: str, protocol: str, kind: str,
-                  model: DeviceModel | None = None, **fields) -> Device:
+def device_create(
+    *,
+    by=None,
+    customer: Customer,
+    identifier: str,
+    protocol: str,
+    kind: str,
+    model: DeviceModel | None = None,
+    **fields,
+) -> Device:
     """A new device in `customer`'s stock. Work mode defaults to the model's."""
     _require_visible(by, customer)
     if model is not None and "work_mode" not in fields:
         fields["work_mode"] = model.default_work_mode
-    device = Device(customer=customer, identifier=identifier, protocol=protocol, kind=kind,
-                    model=model, **fields)
+    device = Device(
+        customer=customer,
+        identifier=identifier,
+        protocol=protocol,
+        kind=kind,
+        model=model,
+        **fields,
+    )
     return model_save(device, by=by)
 
 
 def device_update(*, device: Device, by=None, **fields) -> Device:
     unknown = set(fields) - DEVICE_EDITABLE
     if unknown:
-        raise ApplicationError(_("These fields cannot be edited here: %s") % ", ".join(sorted(unknown)))
+        raise ApplicationError(
+            _("These fields cannot be edited here: %s") % ", ".join(sorted(unknown))
+        )
     if "status" in fields and fields["status"] != device.status:
         _check_status_change(device, fields["status"])
+    if (
+        "work_mode" in fields
+        and fields["work_mode"] != device.work_mode
+        and "work_params" not in fields
+    ):
+        fields["work_params"] = {}  # the old mode's parameters mean nothing to the new one
     for name, value in fields.items():
         setattr(device, name, value)
-    return model_save(device, by=by, update_fields=fields.keys())
+    # clean() normalises the identifier and fills in work parameters: save what it touched.
+    return model_save(device, by=by, update_fields={*fields, "identifier", "work_params"})
 
 
 def _check_status_change(device: Device, status: str) -> None:
@@ -79,17 +114,27 @@ def _check_status_change(device: Device, status: str) -> None:
 
 
 @transaction.atomic
-def devices_move(*, devices: Iterable[Device], to_customer: Customer, by=None, note: str = "") -> int:
+def devices_move(
+    *, devices: Iterable[Device], to_customer: Customer, by=None, note: str = ""
+) -> int:
     """Move devices to another customer's stock, one StockMove each (V2). Devices mounted on a
     vehicle of a customer outside the target's subtree are refused: unbind them first."""
     _require_visible(by, to_customer)
     now = timezone.now()
     moved = 0
+    own = None if by is None else set(customers_visible_to(by).values_list("pk", flat=True))
     for device in devices:
+        if own is not None and device.customer_id not in own:
+            # A device shared with the caller is not theirs to give away.
+            raise ApplicationError(
+                _("That device is outside your part of the tree."), code="not_found"
+            )
         if device.customer_id == to_customer.pk:
             continue
         vehicle = (
-            device.bindings.filter(unbound_at__isnull=True).select_related("vehicle__customer").first()
+            device.bindings.filter(unbound_at__isnull=True)
+            .select_related("vehicle__customer")
+            .first()
         )
         if vehicle is not None and not vehicle.vehicle.customer.is_descendant_of(
             to_customer, include_self=True
@@ -99,8 +144,12 @@ def devices_move(*, devices: Iterable[Device], to_customer: Customer, by=None, n
                 % {"d": device.identifier, "p": vehicle.vehicle.plate, "c": to_customer.name}
             )
         StockMove.objects.create(
-            device=device, from_customer_id=device.customer_id, to_customer=to_customer,
-            moved_by=by if by is not None and by.is_authenticated else None, moved_at=now, note=note,
+            device=device,
+            from_customer_id=device.customer_id,
+            to_customer=to_customer,
+            moved_by=by if by is not None and by.is_authenticated else None,
+            moved_at=now,
+            note=note,
         )
         device.customer = to_customer
         model_save(device, by=by, update_fields=["customer"])
@@ -141,8 +190,9 @@ def device_restore(*, device: Device, by=None) -> list[str]:
 def device_hard_delete(*, device: Device, by) -> None:
     """Erase a device for good: platform administrators only, and only from the recycle bin."""
     if not is_platform_admin(by):
-        raise ApplicationError(_("Only a platform administrator can delete permanently."),
-                               code="permission_denied")
+        raise ApplicationError(
+            _("Only a platform administrator can delete permanently."), code="permission_denied"
+        )
     if not device.is_deleted:
         raise ApplicationError(_("Move the device to the recycle bin first."))
     device._history_user = by

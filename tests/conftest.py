@@ -23,15 +23,28 @@ from vehicles.services import device_bind
 
 ADMIN_PERMS = {"accounts", "devices", "vehicles"}  # every permission of these apps
 OPERATOR_PERMS = [
-    "vehicles.view_vehicle", "vehicles.add_vehicle", "vehicles.change_vehicle", "vehicles.delete_vehicle",
-    "vehicles.view_devicebinding", "vehicles.add_devicebinding", "vehicles.change_devicebinding",
-    "devices.view_device", "devices.add_device", "devices.change_device", "devices.delete_device",
-    "devices.view_devicemodel", "devices.view_manufacturer", "devices.view_stockmove",
+    "vehicles.view_vehicle",
+    "vehicles.add_vehicle",
+    "vehicles.change_vehicle",
+    "vehicles.delete_vehicle",
+    "vehicles.view_devicebinding",
+    "vehicles.add_devicebinding",
+    "vehicles.change_devicebinding",
+    "devices.view_device",
+    "devices.add_device",
+    "devices.change_device",
+    "devices.delete_device",
+    "devices.view_devicemodel",
+    "devices.view_manufacturer",
+    "devices.view_stockmove",
     "accounts.view_customer",
 ]
 INSTALLER_PERMS = [
-    "vehicles.view_vehicle", "vehicles.view_devicebinding", "vehicles.add_devicebinding",
-    "devices.view_device", "accounts.view_customer",
+    "vehicles.view_vehicle",
+    "vehicles.view_devicebinding",
+    "vehicles.add_devicebinding",
+    "devices.view_device",
+    "accounts.view_customer",
 ]
 
 
@@ -93,8 +106,11 @@ def world(db) -> World:
     u["a1_operator"] = UserFactory(username="a1_operator", customer=c["a1"], role=roles["operator"])
     u["b_admin"] = UserFactory(username="b_admin", customer=c["b"], role=roles["b_admin"])
     u["a1_installer"] = UserFactory(
-        username="a1_installer", customer=c["a1"], role=roles["installer"],
-        kind=User.Kind.INSTALLER, is_staff=False,
+        username="a1_installer",
+        customer=c["a1"],
+        role=roles["installer"],
+        kind=User.Kind.INSTALLER,
+        is_staff=False,
     )
     for key, customer in c.items():
         vehicle = VehicleFactory(customer=customer)

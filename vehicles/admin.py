@@ -42,8 +42,12 @@ class ActiveBindingInline(admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(unbound_at__isnull=True).select_related(
-            "device", "bound_by")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(unbound_at__isnull=True)
+            .select_related("device", "bound_by")
+        )
 
     @admin.display(description=_("wired / wireless"))
     def device_kind(self, obj):
@@ -57,7 +61,8 @@ class VehicleEditForm(BulkForm):
     """Bulk edit of vehicles: only the fields filled in are changed."""
 
     repayment_status = forms.ChoiceField(
-        label=_("repayment status"), required=False,
+        label=_("repayment status"),
+        required=False,
         choices=[("", _("— keep —")), *Vehicle.RepaymentStatus.choices],
     )
     overdue_days = forms.IntegerField(label=_("overdue days"), required=False, min_value=0)
@@ -74,10 +79,13 @@ def _bulk_edit(request, queryset, data):
 
 
 def _move(request, queryset, data):
-    count = services.vehicles_move(vehicles=list(queryset), to_customer=data["to_customer"],
-                                   by=request.user)
+    count = services.vehicles_move(
+        vehicles=list(queryset), to_customer=data["to_customer"], by=request.user
+    )
     return ngettext("%(n)d vehicle moved to %(c)s.", "%(n)d vehicles moved to %(c)s.", count) % {
-        "n": count, "c": data["to_customer"]}
+        "n": count,
+        "c": data["to_customer"],
+    }
 
 
 def _vehicles_xlsx(queryset):
@@ -88,28 +96,65 @@ def _vehicles_xlsx(queryset):
 
 @admin.register(Vehicle, site=admin_site)
 class VehicleAdmin(ScopedHistoryAdmin):
-    list_display = ["plate", "vin", "customer", "brand", "borrower_name", "borrower_phone",
-                    "repayment_status", "overdue_days", "device_count", "created_at"]
+    list_display = [
+        "plate",
+        "vin",
+        "customer",
+        "brand",
+        "borrower_name",
+        "borrower_phone",
+        "repayment_status",
+        "overdue_days",
+        "device_count",
+        "created_at",
+    ]
     list_filter = ["repayment_status", ("customer", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["plate", "vin", "borrower_name", "borrower_phone", "borrower_id_number",
-                     "bindings__device__identifier"]
+    search_fields = [
+        "plate",
+        "vin",
+        "borrower_name",
+        "borrower_phone",
+        "borrower_id_number",
+        "bindings__device__identifier",
+    ]
     autocomplete_fields = ["customer"]
     readonly_fields = ["created_at", "updated_at", "bind_link"]
     inlines = [ActiveBindingInline]
     fieldsets = [
         (None, {"fields": ["customer", "plate", "vin", "brand", "model_name", "colour"]}),
         (_("Borrower"), {"fields": ["borrower_name", "borrower_phone", "borrower_id_number"]}),
-        (_("Loan"), {"fields": ["loan_principal", "loan_term_months", "loan_start_date",
-                                "repayment_status", "overdue_days"]}),
+        (
+            _("Loan"),
+            {
+                "fields": [
+                    "loan_principal",
+                    "loan_term_months",
+                    "loan_start_date",
+                    "repayment_status",
+                    "overdue_days",
+                ]
+            },
+        ),
         (None, {"fields": ["remark", "bind_link", "created_at", "updated_at"]}),
     ]
     actions = [
-        bulk_form_action(form_class=MoveForm, apply=_move, description=_("Move to another customer"),
-                         permission="change"),
-        bulk_form_action(form_class=VehicleEditForm, apply=_bulk_edit,
-                         description=_("Bulk edit selected vehicles"), permission="change"),
-        xlsx_export_action(build=_vehicles_xlsx, filename="vehicles.xlsx",
-                           description=_("Export selected vehicles to Excel")),
+        bulk_form_action(
+            form_class=MoveForm,
+            apply=_move,
+            description=_("Move to another customer"),
+            permission="change",
+        ),
+        bulk_form_action(
+            form_class=VehicleEditForm,
+            apply=_bulk_edit,
+            description=_("Bulk edit selected vehicles"),
+            permission="change",
+        ),
+        xlsx_export_action(
+            build=_vehicles_xlsx,
+            filename="vehicles.xlsx",
+            description=_("Export selected vehicles to Excel"),
+        ),
         "soft_delete",
     ]
     change_list_template = "admin/vehicles/vehicle/change_list.html"
@@ -123,8 +168,21 @@ class VehicleAdmin(ScopedHistoryAdmin):
 
     def get_urls(self):
         return [
-            path("import/", self.admin_site.admin_view(self.import_view), name="vehicles_vehicle_import"),
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="vehicles_vehicle_import",
+            ),
         ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        from vehicles.admin_views import IMPORT_PERMISSIONS
+
+        extra_context = {
+            **(extra_context or {}),
+            "can_import": request.user.has_perms(IMPORT_PERMISSIONS),
+        }
+        return super().changelist_view(request, extra_context)
 
     def import_view(self, request):
         from vehicles.admin_views import fleet_import_view
@@ -162,16 +220,24 @@ class VehicleAdmin(ScopedHistoryAdmin):
         for vehicle in queryset:
             services.vehicle_soft_delete(vehicle=vehicle, by=request.user)
 
-    @admin.action(description=_("Delete selected vehicles (to the recycle bin)"),
-                  permissions=["delete"])
+    @admin.action(
+        description=_("Delete selected vehicles (to the recycle bin)"), permissions=["delete"]
+    )
     def soft_delete(self, request, queryset):
         count = 0
         for vehicle in queryset:
             services.vehicle_soft_delete(vehicle=vehicle, by=request.user)
             count += 1
-        self.message_user(request, ngettext(
-            "%d vehicle moved to the recycle bin.", "%d vehicles moved to the recycle bin.", count
-        ) % count, messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "%d vehicle moved to the recycle bin.",
+                "%d vehicles moved to the recycle bin.",
+                count,
+            )
+            % count,
+            messages.SUCCESS,
+        )
 
 
 class BindingForm(forms.ModelForm):
@@ -182,8 +248,15 @@ class BindingForm(forms.ModelForm):
 
 @admin.register(DeviceBinding, site=admin_site)
 class DeviceBindingAdmin(ScopedHistoryAdmin):
-    list_display = ["device", "vehicle", "bound_at", "bound_by", "unbound_at", "unbound_by",
-                    "end_reason"]
+    list_display = [
+        "device",
+        "vehicle",
+        "bound_at",
+        "bound_by",
+        "unbound_at",
+        "unbound_by",
+        "end_reason",
+    ]
     list_filter = ["end_reason", ("unbound_at", admin.EmptyFieldListFilter)]
     search_fields = ["device__identifier", "vehicle__plate", "vehicle__vin"]
     autocomplete_fields = ["vehicle", "device"]
@@ -197,7 +270,15 @@ class DeviceBindingAdmin(ScopedHistoryAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["vehicle", "device"]
-        return ["vehicle", "device", "bound_at", "bound_by", "unbound_at", "unbound_by", "end_reason"]
+        return [
+            "vehicle",
+            "device",
+            "bound_at",
+            "bound_by",
+            "unbound_at",
+            "unbound_by",
+            "end_reason",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj) if obj else []
@@ -206,7 +287,8 @@ class DeviceBindingAdmin(ScopedHistoryAdmin):
         if db_field.name == "device":
             # Bind only devices in stock (or already installed, refused with a clear reason).
             kwargs["queryset"] = devices_visible_to(request.user, for_change=True).exclude(
-                status__in=[Device.Status.FAULTY, Device.Status.SCRAPPED])
+                status__in=[Device.Status.FAULTY, Device.Status.SCRAPPED]
+            )
         elif db_field.name == "vehicle":
             kwargs["queryset"] = vehicles_visible_to(request.user, for_change=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -218,8 +300,11 @@ class DeviceBindingAdmin(ScopedHistoryAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        binding = services.device_bind(vehicle=form.cleaned_data["vehicle"],
-                                       device=form.cleaned_data["device"], by=request.user)
+        binding = services.device_bind(
+            vehicle=form.cleaned_data["vehicle"],
+            device=form.cleaned_data["device"],
+            by=request.user,
+        )
         obj.pk = binding.pk
 
     @admin.action(description=_("Unbind selected devices (back to stock)"), permissions=["add"])
@@ -228,8 +313,11 @@ class DeviceBindingAdmin(ScopedHistoryAdmin):
         for binding in queryset.filter(unbound_at__isnull=True):
             services.device_unbind(binding=binding, by=request.user)
             count += 1
-        self.message_user(request, ngettext("%d device unbound.", "%d devices unbound.", count) % count,
-                          messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%d device unbound.", "%d devices unbound.", count) % count,
+            messages.SUCCESS,
+        )
 
 
 @admin.register(DeletedVehicle, site=admin_site)

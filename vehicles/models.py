@@ -48,7 +48,9 @@ class Vehicle(SoftDeleteModel):
         blank=True,
         validators=[MinValueValidator(0)],
     )
-    loan_term_months = models.PositiveSmallIntegerField(_("loan term (months)"), null=True, blank=True)
+    loan_term_months = models.PositiveSmallIntegerField(
+        _("loan term (months)"), null=True, blank=True
+    )
     loan_start_date = models.DateField(_("loan start date"), null=True, blank=True)
     repayment_status = models.CharField(
         _("repayment status"),
@@ -70,10 +72,16 @@ class Vehicle(SoftDeleteModel):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["plate"], condition=models.Q(deleted_at__isnull=True), name="vehicle_unique_live_plate"
+                fields=["plate"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="vehicle_unique_live_plate",
+                violation_error_message=_("Another vehicle already has this plate."),
             ),
             models.UniqueConstraint(
-                fields=["vin"], condition=models.Q(deleted_at__isnull=True), name="vehicle_unique_live_vin"
+                fields=["vin"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="vehicle_unique_live_vin",
+                violation_error_message=_("Another vehicle already has this VIN."),
             ),
         ]
         indexes = [models.Index(fields=["customer", "repayment_status"])]
@@ -130,7 +138,9 @@ class DeviceBinding(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    end_reason = models.CharField(_("end reason"), max_length=20, choices=EndReason.choices, blank=True)
+    end_reason = models.CharField(
+        _("end reason"), max_length=20, choices=EndReason.choices, blank=True
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -142,6 +152,7 @@ class DeviceBinding(models.Model):
                 fields=["device"],
                 condition=models.Q(unbound_at__isnull=True),
                 name="binding_one_active_per_device",
+                violation_error_message=_("This device is already mounted on a vehicle."),
             )
         ]
         indexes = [models.Index(fields=["vehicle", "unbound_at"])]

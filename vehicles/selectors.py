@@ -33,6 +33,8 @@ def vehicles_for_list(user) -> QuerySet[Vehicle]:
         vehicles_visible_to(user)
         .select_related("customer")
         .annotate(device_count=Count("bindings", filter=Q(bindings__unbound_at__isnull=True)))
+        # Meta.ordering is dropped from GROUP BY queries: order explicitly for stable pages.
+        .order_by("-id")
     )
 
 

@@ -17,12 +17,30 @@ from devices.models import Device
 from vehicles.models import DeviceBinding, Vehicle
 
 VEHICLE_EDITABLE = {
-    "plate", "vin", "brand", "model_name", "colour", "borrower_name", "borrower_phone",
-    "borrower_id_number", "loan_principal", "loan_term_months", "loan_start_date",
-    "repayment_status", "overdue_days", "remark",
+    "plate",
+    "vin",
+    "brand",
+    "model_name",
+    "colour",
+    "borrower_name",
+    "borrower_phone",
+    "borrower_id_number",
+    "loan_principal",
+    "loan_term_months",
+    "loan_start_date",
+    "repayment_status",
+    "overdue_days",
+    "remark",
 }
 # What the admin's bulk edit may set on many vehicles at once.
-VEHICLE_BULK_EDITABLE = {"brand", "model_name", "colour", "repayment_status", "overdue_days", "remark"}
+VEHICLE_BULK_EDITABLE = {
+    "brand",
+    "model_name",
+    "colour",
+    "repayment_status",
+    "overdue_days",
+    "remark",
+}
 
 
 def _actor(by):
@@ -31,7 +49,9 @@ def _actor(by):
 
 def _require_visible(by, customer: Customer) -> None:
     if by is not None and not customer_is_visible_to(by, customer.pk):
-        raise ApplicationError(_("That customer is outside your part of the tree."), code="not_found")
+        raise ApplicationError(
+            _("That customer is outside your part of the tree."), code="not_found"
+        )
 
 
 def vehicle_create(*, by=None, customer: Customer, plate: str, vin: str, **fields) -> Vehicle:
@@ -46,7 +66,9 @@ def vehicle_create(*, by=None, customer: Customer, plate: str, vin: str, **field
 def vehicle_update(*, vehicle: Vehicle, by=None, **fields) -> Vehicle:
     unknown = set(fields) - VEHICLE_EDITABLE
     if unknown:
-        raise ApplicationError(_("These fields cannot be edited here: %s") % ", ".join(sorted(unknown)))
+        raise ApplicationError(
+            _("These fields cannot be edited here: %s") % ", ".join(sorted(unknown))
+        )
     for name, value in fields.items():
         setattr(vehicle, name, value)
     # clean() normalises identifiers and resets overdue days: save what it may have touched.
@@ -59,7 +81,9 @@ def vehicles_bulk_update(*, vehicles: Iterable[Vehicle], by=None, **fields) -> i
     """Set the same values on many vehicles; all or nothing, each change in the operation log."""
     unknown = set(fields) - VEHICLE_BULK_EDITABLE
     if unknown:
-        raise ApplicationError(_("These fields cannot be bulk edited: %s") % ", ".join(sorted(unknown)))
+        raise ApplicationError(
+            _("These fields cannot be bulk edited: %s") % ", ".join(sorted(unknown))
+        )
     count = 0
     for vehicle in vehicles:
         vehicle_update(vehicle=vehicle, by=by, **fields)
@@ -79,8 +103,13 @@ def vehicles_move(*, vehicles: Iterable[Vehicle], to_customer: Customer, by=None
             continue
         vehicle.customer = to_customer
         model_save(vehicle, by=by, update_fields=["customer"])
-        devices = [b.device for b in vehicle.bindings.filter(unbound_at__isnull=True).select_related("device")]
-        devices_move(devices=devices, to_customer=to_customer, by=by, note=_("moved with %s") % vehicle.plate)
+        devices = [
+            b.device
+            for b in vehicle.bindings.filter(unbound_at__isnull=True).select_related("device")
+        ]
+        devices_move(
+            devices=devices, to_customer=to_customer, by=by, note=_("moved with %s") % vehicle.plate
+        )
         count += 1
     return count
 
@@ -90,7 +119,7 @@ def vehicles_move(*, vehicles: Iterable[Vehicle], to_customer: Customer, by=None
 def device_bind(*, vehicle: Vehicle, device: Device, by=None) -> DeviceBinding:
     """Mount `device` on `vehicle` and mark it installed. A device is on one vehicle at a time;
     the device must belong to the vehicle's customer or one of its ancestors' stock."""
-    device = Device.objects.select_for_update().get(pk=device.pk)
+    device = Device.objects.select_for_update().select_related("customer").get(pk=device.pk)
     if device.status in (Device.Status.FAULTY, Device.Status.SCRAPPED):
         raise ConflictError(
             _("Device %(d)s is %(s)s and cannot be installed.")
@@ -106,10 +135,15 @@ def device_bind(*, vehicle: Vehicle, device: Device, by=None) -> DeviceBinding:
         )
     if not vehicle.customer.is_descendant_of(device.customer, include_self=True):
         raise ConflictError(
-            _("Device %(d)s belongs to %(c)s, which does not own this vehicle's customer: move it first.")
+            _(
+                "Device %(d)s belongs to %(c)s, which does not own this vehicle's customer: "
+                "move it first."
+            )
             % {"d": device.identifier, "c": device.customer.name}
         )
-    binding = DeviceBinding(vehicle=vehicle, device=device, bound_at=timezone.now(), bound_by=_actor(by))
+    binding = DeviceBinding(
+        vehicle=vehicle, device=device, bound_at=timezone.now(), bound_by=_actor(by)
+    )
     model_save(binding, by=by)
     if device.status != Device.Status.INSTALLED:
         device.status = Device.Status.INSTALLED
@@ -118,8 +152,14 @@ def device_bind(*, vehicle: Vehicle, device: Device, by=None) -> DeviceBinding:
 
 
 @transaction.atomic
-def device_unbind(*, binding: DeviceBinding, by=None, reason: str = DeviceBinding.EndReason.UNBOUND,
-                  device_status: str = Device.Status.STOCK, at=None) -> DeviceBinding:
+def device_unbind(
+    *,
+    binding: DeviceBinding,
+    by=None,
+    reason: str = DeviceBinding.EndReason.UNBOUND,
+    device_status: str = Device.Status.STOCK,
+    at=None,
+) -> DeviceBinding:
     """End a binding; the device goes back to stock (or `device_status`, e.g. faulty)."""
     binding = DeviceBinding.objects.select_for_update().get(pk=binding.pk)
     if binding.unbound_at is not None:
@@ -135,15 +175,19 @@ def device_unbind(*, binding: DeviceBinding, by=None, reason: str = DeviceBindin
     return binding
 
 
-def bindings_end_for_deletion(*, at, vehicle: Vehicle | None = None, devices: Iterable[Device] = (),
-                              by=None) -> int:
+def bindings_end_for_deletion(
+    *, at, vehicle: Vehicle | None = None, devices: Iterable[Device] = (), by=None
+) -> int:
     """End the active bindings of a vehicle or devices being soft-deleted at `at` (the deletion
     time, so a restore finds exactly these bindings and puts them back)."""
     qs = DeviceBinding.objects.filter(unbound_at__isnull=True)
     if vehicle is not None:
         qs, reason = qs.filter(vehicle=vehicle), DeviceBinding.EndReason.VEHICLE_DELETED
     else:
-        qs, reason = qs.filter(device__in=[d.pk for d in devices]), DeviceBinding.EndReason.DEVICE_DELETED
+        qs, reason = (
+            qs.filter(device__in=[d.pk for d in devices]),
+            DeviceBinding.EndReason.DEVICE_DELETED,
+        )
     count = 0
     for binding in qs:
         device_unbind(binding=binding, by=by, reason=reason, at=at)
@@ -151,15 +195,20 @@ def bindings_end_for_deletion(*, at, vehicle: Vehicle | None = None, devices: It
     return count
 
 
-def bindings_restore_after_deletion(*, deleted_at, vehicle: Vehicle | None = None,
-                                    device: Device | None = None, by=None) -> list[str]:
+def bindings_restore_after_deletion(
+    *, deleted_at, vehicle: Vehicle | None = None, device: Device | None = None, by=None
+) -> list[str]:
     """Re-mount what the deletion at `deleted_at` unmounted. Returns what could not be put back,
     and why."""
     skipped: list[str] = []
     if vehicle is not None:
-        ended = DeviceBinding.objects.filter(vehicle=vehicle, end_reason=DeviceBinding.EndReason.VEHICLE_DELETED)
+        ended = DeviceBinding.objects.filter(
+            vehicle=vehicle, end_reason=DeviceBinding.EndReason.VEHICLE_DELETED
+        )
     else:
-        ended = DeviceBinding.objects.filter(device=device, end_reason=DeviceBinding.EndReason.DEVICE_DELETED)
+        ended = DeviceBinding.objects.filter(
+            device=device, end_reason=DeviceBinding.EndReason.DEVICE_DELETED
+        )
     for old in ended.filter(unbound_at=deleted_at):
         target_vehicle = Vehicle.all_objects.get(pk=old.vehicle_id)
         target_device = Device.all_objects.get(pk=old.device_id)
@@ -189,7 +238,10 @@ def vehicle_soft_delete(*, vehicle: Vehicle, by=None) -> Vehicle:
 def vehicle_restore(*, vehicle: Vehicle, by=None) -> list[str]:
     """Bring a deleted vehicle back with the devices it carried. Refused when its plate or VIN
     is taken by a live vehicle. Returns the devices that could not be re-mounted, with why."""
-    clash = Vehicle.objects.filter(plate=vehicle.plate).first() or Vehicle.objects.filter(vin=vehicle.vin).first()
+    clash = (
+        Vehicle.objects.filter(plate=vehicle.plate).first()
+        or Vehicle.objects.filter(vin=vehicle.vin).first()
+    )
     if clash is not None:
         raise ConflictError(
             _("A live vehicle already uses this plate or VIN (%(p)s).") % {"p": clash.plate}
@@ -203,8 +255,9 @@ def vehicle_restore(*, vehicle: Vehicle, by=None) -> list[str]:
 
 def vehicle_hard_delete(*, vehicle: Vehicle, by) -> None:
     if not is_platform_admin(by):
-        raise ApplicationError(_("Only a platform administrator can delete permanently."),
-                               code="permission_denied")
+        raise ApplicationError(
+            _("Only a platform administrator can delete permanently."), code="permission_denied"
+        )
     if not vehicle.is_deleted:
         raise ApplicationError(_("Move the vehicle to the recycle bin first."))
     vehicle._history_user = by

@@ -48,21 +48,35 @@ def test_nobody_grants_rights_they_do_not_hold(world):
     operator = world.users["a1_operator"]
     delete_customer = Permission.objects.filter(codename="delete_customer")
     with pytest.raises(ApplicationError, match="cannot grant"):
-        role_save(by=operator, customer=world.customers["a1"], name="Sneaky",
-                  permissions=delete_customer)
-    role = role_save(by=world.users["a_admin"], customer=world.customers["a1"], name="Fine",
-                     permissions=delete_customer)
+        role_save(
+            by=operator, customer=world.customers["a1"], name="Sneaky", permissions=delete_customer
+        )
+    role = role_save(
+        by=world.users["a_admin"],
+        customer=world.customers["a1"],
+        name="Fine",
+        permissions=delete_customer,
+    )
     assert list(role.permissions.all()) == list(delete_customer)
 
 
 def test_roles_come_from_the_users_line_only(world):
     b_role = world.users["b_admin"].role
     with pytest.raises(ApplicationError):
-        user_create(by=world.users["platform_admin"], username="x", password="pw-123456xyz",
-                    customer=world.customers["a1"], role=b_role)
+        user_create(
+            by=world.users["platform_admin"],
+            username="x",
+            password="pw-123456xyz",
+            customer=world.customers["a1"],
+            role=b_role,
+        )
     # a lender's role serves its branches
-    user = user_create(username="y", password="pw-123456xyz", customer=world.customers["a1"],
-                       role=world.users["a_admin"].role)
+    user = user_create(
+        username="y",
+        password="pw-123456xyz",
+        customer=world.customers["a1"],
+        role=world.users["a_admin"].role,
+    )
     assert user.has_perm("vehicles.delete_vehicle")
 
 
@@ -78,7 +92,9 @@ def test_single_objects_can_be_shared_outside_the_subtree(world):
     assign_perm("vehicles.view_vehicle", b_admin, vehicle)
     visible = set(vehicles_visible_to(b_admin).values_list("pk", flat=True))
     assert visible == {world.vehicles["b"].pk, world.vehicles["b1"].pk, vehicle.pk}
-    assert vehicle.pk not in set(vehicles_visible_to(b_admin, for_change=True).values_list("pk", flat=True))
+    assert vehicle.pk not in set(
+        vehicles_visible_to(b_admin, for_change=True).values_list("pk", flat=True)
+    )
     assign_perm("devices.view_device", b_admin, world.devices["a2"])
     assert devices_visible_to(b_admin).filter(pk=world.devices["a2"].pk).exists()
 
@@ -153,7 +169,8 @@ def test_operation_log_merges_models_and_login_events(world, client):
     client.force_login(world.users["b_admin"])
     response = client.get(reverse("admin:operation_log"), {"model": "accounts.authevent"})
     assert [e.action for e in response.context["entries"]] == ["login"] or any(
-        e.action == "failed login" for e in response.context["entries"])
+        e.action == "failed login" for e in response.context["entries"]
+    )
 
 
 def test_operation_log_needs_the_right(world, client):

@@ -17,8 +17,12 @@ def queries_for(client, url):
 
 @pytest.mark.parametrize(
     "url_name",
-    ["admin:vehicles_vehicle_changelist", "admin:devices_device_changelist",
-     "admin:vehicles_devicebinding_changelist", "admin:accounts_customer_changelist"],
+    [
+        "admin:vehicles_vehicle_changelist",
+        "admin:devices_device_changelist",
+        "admin:vehicles_devicebinding_changelist",
+        "admin:accounts_customer_changelist",
+    ],
 )
 def test_changelist_query_count_is_constant(world, client, url_name):
     client.force_login(world.users["a_admin"])

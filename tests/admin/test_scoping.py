@@ -56,8 +56,11 @@ def test_user_changelist_hides_other_tenants_and_platform_admins(world, client, 
     client.force_login(world.users[persona])
     ids = changelist_ids(client, reverse("admin:accounts_user_changelist"))
     keys = world.visible_keys(persona)
-    assert ids == {u.pk for u in world.users.values() if u.customer_id in
-                   {world.customers[k].pk for k in keys} and not u.is_superuser}
+    assert ids == {
+        u.pk
+        for u in world.users.values()
+        if u.customer_id in {world.customers[k].pk for k in keys} and not u.is_superuser
+    }
 
 
 def test_installer_has_no_back_office(world, client):
@@ -88,24 +91,40 @@ def test_other_tenants_objects_answer_404(world, client, persona, target):
 def test_autocomplete_is_scoped(world, client):
     client.force_login(world.users["b_admin"])
     url = reverse("admin:autocomplete")
-    response = client.get(url, {"app_label": "vehicles", "model_name": "devicebinding",
-                                "field_name": "vehicle", "term": ""})
+    response = client.get(
+        url,
+        {
+            "app_label": "vehicles",
+            "model_name": "devicebinding",
+            "field_name": "vehicle",
+            "term": "",
+        },
+    )
     assert response.status_code == 200
     ids = {int(r["id"]) for r in response.json()["results"]}
     assert ids == {world.vehicles["b"].pk, world.vehicles["b1"].pk}
-    response = client.get(url, {"app_label": "vehicles", "model_name": "vehicle",
-                                "field_name": "customer", "term": ""})
+    response = client.get(
+        url,
+        {"app_label": "vehicles", "model_name": "vehicle", "field_name": "customer", "term": ""},
+    )
     ids = {int(r["id"]) for r in response.json()["results"]}
     assert ids == {world.customers["b"].pk, world.customers["b1"].pk}
 
 
 def test_add_form_customer_choices_are_scoped(world, client):
     client.force_login(world.users["a1_operator"])
-    response = client.post(reverse("admin:devices_device_add"), {
-        "identifier": "490154203237518", "protocol": "gt06", "kind": "wired",
-        "customer": world.customers["b"].pk, "status": "stock", "work_mode": "realtime",
-        "work_params": "{}",
-    })
+    response = client.post(
+        reverse("admin:devices_device_add"),
+        {
+            "identifier": "490154203237518",
+            "protocol": "gt06",
+            "kind": "wired",
+            "customer": world.customers["b"].pk,
+            "status": "stock",
+            "work_mode": "realtime",
+            "work_params": "{}",
+        },
+    )
     assert response.status_code == 200  # the form comes back with an error
     assert "customer" in response.context["adminform"].form.errors
     from devices.models import Device
@@ -119,19 +138,27 @@ def test_bulk_move_cannot_reach_invisible_customers_or_rows(world, client):
     client.force_login(world.users["a_admin"])
     url = reverse("admin:vehicles_vehicle_changelist")
     # An invisible row id in the selection is ignored; an invisible target is refused.
-    response = client.post(url, {
-        "action": "_move", "apply": "1", "_selected_action": [world.vehicles["a1"].pk,
-                                                              world.vehicles["b"].pk],
-        "to_customer": world.customers["b1"].pk,
-    })
+    response = client.post(
+        url,
+        {
+            "action": "_move",
+            "apply": "1",
+            "_selected_action": [world.vehicles["a1"].pk, world.vehicles["b"].pk],
+            "to_customer": world.customers["b1"].pk,
+        },
+    )
     assert response.status_code == 200
     assert "to_customer" in response.context["form"].errors
     assert Vehicle.objects.get(pk=world.vehicles["a1"].pk).customer_id == world.customers["a1"].pk
-    response = client.post(url, {
-        "action": "_move", "apply": "1", "_selected_action": [world.vehicles["a1"].pk,
-                                                              world.vehicles["b"].pk],
-        "to_customer": world.customers["a2"].pk,
-    })
+    response = client.post(
+        url,
+        {
+            "action": "_move",
+            "apply": "1",
+            "_selected_action": [world.vehicles["a1"].pk, world.vehicles["b"].pk],
+            "to_customer": world.customers["a2"].pk,
+        },
+    )
     assert response.status_code == 302
     assert Vehicle.objects.get(pk=world.vehicles["a1"].pk).customer_id == world.customers["a2"].pk
     assert Vehicle.objects.get(pk=world.vehicles["b"].pk).customer_id == world.customers["b"].pk

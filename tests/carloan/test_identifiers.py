@@ -10,7 +10,16 @@ from devices.protocols import PROTOCOLS
 
 @pytest.mark.parametrize(
     "plate",
-    ["陕A12345", "京N8P8F8", "粤B·D12345", "沪AF12345", "陕A12345D", "川A 1234学", "粤Z1234港", "苏E5678警"],
+    [
+        "陕A12345",
+        "京N8P8F8",
+        "粤B·D12345",
+        "沪AF12345",
+        "陕A12345D",
+        "川A 1234学",
+        "粤Z1234港",
+        "苏E5678警",
+    ],
 )
 def test_valid_plates(plate):
     assert ids.is_valid_plate(plate)
@@ -18,7 +27,17 @@ def test_valid_plates(plate):
 
 @pytest.mark.parametrize(
     "plate",
-    ["", "陕A1234", "陕A123456", "AA12345", "陕I12345", "陕A1234O", "陕AD1234X", "X陕12345", "陕A12345DD"],
+    [
+        "",
+        "陕A1234",
+        "陕A123456",
+        "AA12345",
+        "陕I12345",
+        "陕A1234O",
+        "陕AD1234X",
+        "X陕12345",
+        "陕A12345DD",
+    ],
 )
 def test_invalid_plates(plate):
     assert not ids.is_valid_plate(plate)

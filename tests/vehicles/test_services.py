@@ -24,8 +24,11 @@ from vehicles.services import (
 
 def test_vehicle_create_validates_and_normalises(world):
     vehicle = vehicle_create(
-        by=world.users["a_admin"], customer=world.customers["a1"], plate="陕a·d1234 5",
-        vin="1m8gdm9axkp042788", borrower_id_number="11010519491231002x",
+        by=world.users["a_admin"],
+        customer=world.customers["a1"],
+        plate="陕a·d1234 5",
+        vin="1m8gdm9axkp042788",
+        borrower_id_number="11010519491231002x",
         borrower_phone="+86 138 0013 8000",
     )
     assert (vehicle.plate, vehicle.vin) == ("陕AD12345", "1M8GDM9AXKP042788")
@@ -36,8 +39,12 @@ def test_vehicle_create_validates_and_normalises(world):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("plate", "陕A1234"), ("vin", "1M8GDM9A1KP042788"), ("borrower_id_number", "110105194912310021"),
-     ("borrower_phone", "12345")],
+    [
+        ("plate", "陕A1234"),
+        ("vin", "1M8GDM9A1KP042788"),
+        ("borrower_id_number", "110105194912310021"),
+        ("borrower_phone", "12345"),
+    ],
 )
 def test_vehicle_create_refuses_bad_identifiers(world, field, value):
     fields = {"plate": "陕A12345", "vin": "1M8GDM9AXKP042788", field: value}
@@ -54,8 +61,12 @@ def test_plate_is_unique_among_live_vehicles(world):
 
 def test_customer_outside_the_subtree_is_refused(world):
     with pytest.raises(ApplicationError):
-        vehicle_create(by=world.users["a1_operator"], customer=world.customers["a2"],
-                       plate="陕A12345", vin="1M8GDM9AXKP042788")
+        vehicle_create(
+            by=world.users["a1_operator"],
+            customer=world.customers["a2"],
+            plate="陕A12345",
+            vin="1M8GDM9AXKP042788",
+        )
 
 
 def test_bind_marks_installed_and_a_device_is_on_one_vehicle(world):
@@ -72,7 +83,9 @@ def test_bind_marks_installed_and_a_device_is_on_one_vehicle(world):
 
 def test_unbind_keeps_history_and_returns_device_to_stock(world):
     binding = world.vehicles["a1"].bindings.get()
-    device_unbind(binding=binding, by=world.users["a1_operator"], device_status=Device.Status.FAULTY)
+    device_unbind(
+        binding=binding, by=world.users["a1_operator"], device_status=Device.Status.FAULTY
+    )
     binding.refresh_from_db()
     assert binding.unbound_at is not None and binding.unbound_by == world.users["a1_operator"]
     device = Device.objects.get(pk=binding.device_id)
@@ -135,8 +148,9 @@ def test_device_soft_delete_and_restore_with_binding(world):
 def test_deleted_identifier_can_be_reused_but_then_not_restored(world):
     device = world.stock["a1"]
     device_soft_delete(device=device)
-    device_create(customer=world.customers["a1"], identifier=device.identifier, protocol="gt06",
-                  kind="wired")
+    device_create(
+        customer=world.customers["a1"], identifier=device.identifier, protocol="gt06", kind="wired"
+    )
     with pytest.raises(ConflictError):
         device_restore(device=Device.all_objects.get(pk=device.pk))
 
@@ -155,11 +169,21 @@ def test_hard_delete_only_for_platform_admins_and_only_from_the_bin(world):
 
 def test_stock_moves_are_recorded_and_mounted_devices_stay_in_line(world):
     stock = world.stock["a"]
-    assert devices_move(devices=[stock], to_customer=world.customers["a1"],
-                        by=world.users["a_admin"], note="to branch") == 1
+    assert (
+        devices_move(
+            devices=[stock],
+            to_customer=world.customers["a1"],
+            by=world.users["a_admin"],
+            note="to branch",
+        )
+        == 1
+    )
     move = stock.stock_moves.get()
     assert (move.from_customer, move.to_customer, move.moved_by.username) == (
-        world.customers["a"], world.customers["a1"], "a_admin")
+        world.customers["a"],
+        world.customers["a1"],
+        "a_admin",
+    )
     with pytest.raises(ConflictError, match="unbind it first"):
         devices_move(devices=[world.devices["a1"]], to_customer=world.customers["a2"])
     with pytest.raises(ApplicationError):
@@ -168,16 +192,31 @@ def test_stock_moves_are_recorded_and_mounted_devices_stay_in_line(world):
 
 def test_device_identifier_validated_per_protocol(world):
     with pytest.raises(ValidationError) as exc:
-        device_create(customer=world.customers["a1"], identifier="490154203237517", protocol="gt06",
-                      kind="wired")
+        device_create(
+            customer=world.customers["a1"],
+            identifier="490154203237517",
+            protocol="gt06",
+            kind="wired",
+        )
     assert "identifier" in exc.value.message_dict
-    device = device_create(customer=world.customers["a1"], identifier="013912345678", protocol="jt808",
-                           kind="wireless", work_mode="alarm_clock",
-                           work_params={"times": ["20:00", "08:00"]})
+    device = device_create(
+        customer=world.customers["a1"],
+        identifier="013912345678",
+        protocol="jt808",
+        kind="wireless",
+        work_mode="alarm_clock",
+        work_params={"times": ["20:00", "08:00"]},
+    )
     assert device.work_params == {"times": ["08:00", "20:00"]}
     with pytest.raises(ValidationError) as exc:
-        device_create(customer=world.customers["a1"], identifier="013912345679", protocol="jt808",
-                      kind="wireless", work_mode="deep_sleep", work_params={"days": 40})
+        device_create(
+            customer=world.customers["a1"],
+            identifier="013912345679",
+            protocol="jt808",
+            kind="wireless",
+            work_mode="deep_sleep",
+            work_params={"days": 40},
+        )
     assert "work_params" in exc.value.message_dict
 
 
@@ -192,7 +231,9 @@ def test_status_changes_follow_the_binding(world):
 
 
 def test_vehicle_update_resets_overdue_days_when_not_overdue(world):
-    vehicle = vehicle_update(vehicle=world.vehicles["a1"], repayment_status="overdue", overdue_days=12)
+    vehicle = vehicle_update(
+        vehicle=world.vehicles["a1"], repayment_status="overdue", overdue_days=12
+    )
     assert vehicle.overdue_days == 12
     vehicle = vehicle_update(vehicle=vehicle, repayment_status="settled")
     vehicle.refresh_from_db()
