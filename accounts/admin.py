@@ -16,7 +16,7 @@ from accounts.selectors import (
     roles_visible_to,
     users_visible_to,
 )
-from carloan.admin import ScopedAdmin, ScopedHistoryAdmin, admin_site
+from carloan.admin import ReadOnlyAdmin, ScopedHistoryAdmin, admin_site
 
 
 def grantable_permissions(user):
@@ -193,7 +193,7 @@ class UserAdmin(ScopedHistoryAdmin, DjangoUserAdmin):
 
 
 @admin.register(AuthEvent, site=admin_site)
-class AuthEventAdmin(ScopedAdmin):
+class AuthEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "kind", "username", "customer", "ip_address", "user_agent"]
     list_filter = ["kind"]
     search_fields = ["username", "ip_address"]
@@ -202,15 +202,6 @@ class AuthEventAdmin(ScopedAdmin):
 
     def visible_queryset(self, request):
         return auth_events_visible_to(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Django groups and the raw token table are platform plumbing: platform administrators only.

@@ -213,3 +213,58 @@ def xlsx_export_action(*, build, filename, description):
         return xlsx_response(build(queryset), filename)
 
     return admin.action(description=description, permissions=["view"])(export_xlsx)
+
+
+class ReadOnlyAdmin(ScopedAdmin):
+    """Logs and records written only by services: listed and read, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RecycleBinAdmin(ReadOnlyAdmin):
+    """The recycle bin of a soft-deleted model (V6). Seeing it needs the model's view right;
+    restoring needs its delete right (who may delete may undo); erasing is for platform admins.
+    Subclasses set `base_model`, `restore_service` and `erase_service` (keyword `obj` name in
+    `service_arg`)."""
+
+    base_model = None
+    service_arg = ""
+    actions = ["restore", "erase"]
+
+    def _perm(self, action: str) -> str:
+        opts = self.base_model._meta
+        return f"{opts.app_label}.{action}_{opts.model_name}"
+
+    def has_module_permission(self, request):
+        return request.user.has_perm(self._perm("view"))
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(self._perm("view"))
+
+    def has_restore_permission(self, request):
+        return request.user.has_perm(self._perm("delete"))
+
+    def has_erase_permission(self, request):
+        from accounts.selectors import is_platform_admin
+
+        return is_platform_admin(request.user)
+
+    @admin.action(description=_("Restore selected items"), permissions=["restore"])
+    def restore(self, request, queryset):
+        for obj in queryset:
+            for reason in type(self).restore_service(**{self.service_arg: obj, "by": request.user}):
+                self.message_user(request, reason, messages.WARNING)
+        self.message_user(request, _("Restored."), messages.SUCCESS)
+
+    @admin.action(description=_("Delete selected items permanently"), permissions=["erase"])
+    def erase(self, request, queryset):
+        for obj in queryset:
+            type(self).erase_service(**{self.service_arg: obj, "by": request.user})
+        self.message_user(request, _("Deleted permanently."), messages.SUCCESS)

@@ -9,14 +9,22 @@ from accounts.selectors import is_platform_admin
 from carloan.admin import (
     BulkForm,
     MoveForm,
-    ScopedAdmin,
+    ReadOnlyAdmin,
+    RecycleBinAdmin,
     ScopedHistoryAdmin,
     admin_site,
     bulk_form_action,
     xlsx_export_action,
 )
 from devices import services
-from devices.models import DeletedDevice, Device, DeviceModel, Manufacturer, StockMove, WorkMode
+from devices.models import (
+    DeletedDevice,
+    Device,
+    DeviceModel,
+    Manufacturer,
+    StockMove,
+    WorkMode,
+)
 from devices.selectors import (
     deleted_devices_visible_to,
     device_models_visible_to,
@@ -39,24 +47,27 @@ class CatalogueAdmin(ScopedHistoryAdmin):
             request, obj
         )
 
+    def save_model(self, request, obj, form, change):
+        data = {
+            f: form.cleaned_data[f] for f in self.get_fields(request, obj) if f in form.cleaned_data
+        }
+        saved = type(self).save_service(
+            by=request.user, **{self.service_arg: obj if change else None}, **data
+        )
+        obj.pk = saved.pk
+
 
 @admin.register(Manufacturer, site=admin_site)
 class ManufacturerAdmin(CatalogueAdmin):
     list_display = ["name", "customer", "contact"]
+    fields = ["name", "customer", "contact"]
+    save_service, service_arg = staticmethod(services.manufacturer_save), "manufacturer"
     search_fields = ["name"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
 
     def visible_queryset(self, request):
         return manufacturers_visible_to(request.user).select_related("customer")
-
-    def save_model(self, request, obj, form, change):
-        saved = services.manufacturer_save(
-            by=request.user,
-            manufacturer=obj if change else None,
-            **{f: form.cleaned_data[f] for f in ("name", "customer", "contact")},
-        )
-        obj.pk = saved.pk
 
 
 @admin.register(DeviceModel, site=admin_site)
@@ -75,7 +86,7 @@ class DeviceModelAdmin(CatalogueAdmin):
     search_fields = ["name", "manufacturer__name"]
     list_select_related = ["manufacturer", "customer"]
     autocomplete_fields = ["manufacturer", "customer"]
-    FIELDS = [
+    fields = [
         "name",
         "manufacturer",
         "customer",
@@ -85,18 +96,10 @@ class DeviceModelAdmin(CatalogueAdmin):
         "battery_life_days",
         "default_work_mode",
     ]
-    fields = FIELDS
+    save_service, service_arg = staticmethod(services.device_model_save), "device_model"
 
     def visible_queryset(self, request):
         return device_models_visible_to(request.user).select_related("customer")
-
-    def save_model(self, request, obj, form, change):
-        saved = services.device_model_save(
-            by=request.user,
-            device_model=obj if change else None,
-            **{f: form.cleaned_data[f] for f in self.FIELDS},
-        )
-        obj.pk = saved.pk
 
 
 class DeviceEditForm(BulkForm):
@@ -262,67 +265,23 @@ class DeviceAdmin(ScopedHistoryAdmin):
 
 
 @admin.register(DeletedDevice, site=admin_site)
-class DeletedDeviceAdmin(ScopedAdmin):
-    """Recycle bin for devices: restore (with the binding) or, for platform admins, erase."""
-
+class DeletedDeviceAdmin(RecycleBinAdmin):
     list_display = ["identifier", "protocol", "customer", "deleted_at", "deleted_by"]
     search_fields = ["identifier"]
     list_filter = [("customer", admin.RelatedOnlyFieldListFilter)]
-    actions = ["restore", "erase"]
+    base_model, service_arg = Device, "device"
+    restore_service = staticmethod(services.device_restore)
+    erase_service = staticmethod(services.device_hard_delete)
 
     def visible_queryset(self, request):
         return deleted_devices_visible_to(request.user)
 
-    def has_module_permission(self, request):
-        return request.user.has_perm("devices.view_device")
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("devices.view_device")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_restore_permission(self, request):
-        return request.user.has_perm("devices.delete_device")
-
-    def has_erase_permission(self, request):
-        return is_platform_admin(request.user)
-
-    @admin.action(description=_("Restore selected devices"), permissions=["restore"])
-    def restore(self, request, queryset):
-        for device in queryset:
-            skipped = services.device_restore(device=device, by=request.user)
-            for reason in skipped:
-                self.message_user(request, reason, messages.WARNING)
-        self.message_user(request, _("Restored."), messages.SUCCESS)
-
-    @admin.action(description=_("Delete selected devices permanently"), permissions=["erase"])
-    def erase(self, request, queryset):
-        for device in queryset:
-            services.device_hard_delete(device=device, by=request.user)
-        self.message_user(request, _("Deleted permanently."), messages.SUCCESS)
-
 
 @admin.register(StockMove, site=admin_site)
-class StockMoveAdmin(ScopedAdmin):
+class StockMoveAdmin(ReadOnlyAdmin):
     list_display = ["moved_at", "device", "from_customer", "to_customer", "moved_by", "note"]
     search_fields = ["device__identifier", "note"]
     date_hierarchy = "moved_at"
 
     def visible_queryset(self, request):
         return stock_moves_visible_to(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -36,28 +36,26 @@ def _require_visible(by, customer: Customer) -> None:
         )
 
 
+def _catalogue_save(instance, *, by, fields: dict):
+    """Manufacturers and device models: customer-owned entries, or the platform-wide catalogue
+    (customer empty), which only platform administrators edit."""
+    if fields.get("customer") is not None:
+        _require_visible(by, fields["customer"])
+    elif by is not None and not is_platform_admin(by):
+        raise ApplicationError(_("Only a platform administrator edits the shared catalogue."))
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    return model_save(instance, by=by)
+
+
 def manufacturer_save(
     *, by=None, manufacturer: Manufacturer | None = None, **fields
 ) -> Manufacturer:
-    if fields.get("customer") is not None:
-        _require_visible(by, fields["customer"])
-    elif by is not None and not is_platform_admin(by):
-        raise ApplicationError(_("Only a platform administrator edits the shared catalogue."))
-    manufacturer = manufacturer or Manufacturer()
-    for name, value in fields.items():
-        setattr(manufacturer, name, value)
-    return model_save(manufacturer, by=by)
+    return _catalogue_save(manufacturer or Manufacturer(), by=by, fields=fields)
 
 
 def device_model_save(*, by=None, device_model: DeviceModel | None = None, **fields) -> DeviceModel:
-    if fields.get("customer") is not None:
-        _require_visible(by, fields["customer"])
-    elif by is not None and not is_platform_admin(by):
-        raise ApplicationError(_("Only a platform administrator edits the shared catalogue."))
-    device_model = device_model or DeviceModel()
-    for name, value in fields.items():
-        setattr(device_model, name, value)
-    return model_save(device_model, by=by)
+    return _catalogue_save(device_model or DeviceModel(), by=by, fields=fields)
 
 
 def device_create(

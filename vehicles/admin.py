@@ -7,11 +7,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.selectors import is_platform_admin
 from carloan.admin import (
     BulkForm,
     MoveForm,
-    ScopedAdmin,
+    RecycleBinAdmin,
     ScopedHistoryAdmin,
     admin_site,
     bulk_form_action,
@@ -321,47 +320,13 @@ class DeviceBindingAdmin(ScopedHistoryAdmin):
 
 
 @admin.register(DeletedVehicle, site=admin_site)
-class DeletedVehicleAdmin(ScopedAdmin):
-    """Recycle bin for vehicles: restore (with their devices) or, for platform admins, erase."""
-
+class DeletedVehicleAdmin(RecycleBinAdmin):
     list_display = ["plate", "vin", "customer", "borrower_name", "deleted_at", "deleted_by"]
     search_fields = ["plate", "vin", "borrower_name"]
     list_filter = [("customer", admin.RelatedOnlyFieldListFilter)]
-    actions = ["restore", "erase"]
+    base_model, service_arg = Vehicle, "vehicle"
+    restore_service = staticmethod(services.vehicle_restore)
+    erase_service = staticmethod(services.vehicle_hard_delete)
 
     def visible_queryset(self, request):
         return deleted_vehicles_visible_to(request.user)
-
-    def has_module_permission(self, request):
-        return request.user.has_perm("vehicles.view_vehicle")
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("vehicles.view_vehicle")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_restore_permission(self, request):
-        return request.user.has_perm("vehicles.delete_vehicle")
-
-    def has_erase_permission(self, request):
-        return is_platform_admin(request.user)
-
-    @admin.action(description=_("Restore selected vehicles"), permissions=["restore"])
-    def restore(self, request, queryset):
-        for vehicle in queryset:
-            for reason in services.vehicle_restore(vehicle=vehicle, by=request.user):
-                self.message_user(request, reason, messages.WARNING)
-        self.message_user(request, _("Restored."), messages.SUCCESS)
-
-    @admin.action(description=_("Delete selected vehicles permanently"), permissions=["erase"])
-    def erase(self, request, queryset):
-        for vehicle in queryset:
-            services.vehicle_hard_delete(vehicle=vehicle, by=request.user)
-        self.message_user(request, _("Deleted permanently."), messages.SUCCESS)

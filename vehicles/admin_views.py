@@ -61,23 +61,6 @@ class FleetImportForm(forms.Form):
         return upload
 
 
-def _summary(result) -> str:
-    text = _(
-        "%(rows)d rows imported: %(vc)d vehicles created, %(vr)d reused; "
-        "%(dc)d devices created, %(dr)d reused; %(b)d devices bound."
-    ) % {
-        "rows": result.rows,
-        "vc": result.vehicles_created,
-        "vr": result.vehicles_reused,
-        "dc": result.devices_created,
-        "dr": result.devices_reused,
-        "b": result.bindings_created,
-    }
-    if result.dry_run:
-        text = _("Dry run, nothing was saved. %s") % text
-    return text
-
-
 def _admin_urls(site, opts) -> tuple[str, str]:
     """The vehicle list and the app index, or the admin home while they are not registered."""
     try:
@@ -119,9 +102,9 @@ def fleet_import_view(request, model_admin):
                 form.add_error(None, exc.message)
             else:
                 if not result.dry_run:
-                    model_admin.message_user(request, _summary(result), messages.SUCCESS)
+                    model_admin.message_user(request, result.summary(), messages.SUCCESS)
                     return HttpResponseRedirect(changelist_url)
-                model_admin.message_user(request, _summary(result), messages.INFO)
+                model_admin.message_user(request, result.summary(), messages.INFO)
     else:
         form = FleetImportForm(user=request.user)
 

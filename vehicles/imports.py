@@ -63,6 +63,23 @@ class ImportResult:
     rows: int = 0
     dry_run: bool = False
 
+    def summary(self) -> str:
+        """One line for the admin message and the command's output."""
+        text = _(
+            "%(rows)d rows imported: %(vc)d vehicles created, %(vr)d reused; "
+            "%(dc)d devices created, %(dr)d reused; %(b)d devices bound."
+        ) % {
+            "rows": self.rows,
+            "vc": self.vehicles_created,
+            "vr": self.vehicles_reused,
+            "dc": self.devices_created,
+            "dr": self.devices_reused,
+            "b": self.bindings_created,
+        }
+        if self.dry_run:
+            text = _("Dry run, nothing was saved. %s") % text
+        return text
+
 
 # --- Reading files ------------------------------------------------------------------------------
 def _file_error(*messages: str) -> ImportRowsError:

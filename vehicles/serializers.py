@@ -12,24 +12,10 @@ from carloan.identifiers import normalize_plate, normalize_vin
 from devices.models import Device
 from vehicles.models import DeviceBinding, Vehicle
 from vehicles.selectors import active_bindings_of
+from vehicles.services import VEHICLE_EDITABLE
 
 # --- Vehicles -----------------------------------------------------------------------------------
-_VEHICLE_DATA = [
-    "plate",
-    "vin",
-    "brand",
-    "model_name",
-    "colour",
-    "borrower_name",
-    "borrower_phone",
-    "borrower_id_number",
-    "loan_principal",
-    "loan_term_months",
-    "loan_start_date",
-    "repayment_status",
-    "overdue_days",
-    "remark",
-]
+_VEHICLE_DATA = list(VEHICLE_EDITABLE)
 
 
 # Output rows come from `vehicles_for_list` (customer joined, `device_count` annotated).

@@ -16,7 +16,7 @@ from carloan.services import model_save
 from devices.models import Device
 from vehicles.models import DeviceBinding, Vehicle
 
-VEHICLE_EDITABLE = {
+VEHICLE_EDITABLE = (
     "plate",
     "vin",
     "brand",
@@ -31,7 +31,7 @@ VEHICLE_EDITABLE = {
     "repayment_status",
     "overdue_days",
     "remark",
-}
+)
 # What the admin's bulk edit may set on many vehicles at once.
 VEHICLE_BULK_EDITABLE = {
     "brand",
@@ -56,7 +56,7 @@ def _require_visible(by, customer: Customer) -> None:
 
 def vehicle_create(*, by=None, customer: Customer, plate: str, vin: str, **fields) -> Vehicle:
     _require_visible(by, customer)
-    unknown = set(fields) - VEHICLE_EDITABLE
+    unknown = set(fields).difference(VEHICLE_EDITABLE)
     if unknown:
         raise ApplicationError(_("Unknown vehicle fields: %s") % ", ".join(sorted(unknown)))
     vehicle = Vehicle(customer=customer, plate=plate, vin=vin, **fields)
@@ -64,7 +64,7 @@ def vehicle_create(*, by=None, customer: Customer, plate: str, vin: str, **field
 
 
 def vehicle_update(*, vehicle: Vehicle, by=None, **fields) -> Vehicle:
-    unknown = set(fields) - VEHICLE_EDITABLE
+    unknown = set(fields).difference(VEHICLE_EDITABLE)
     if unknown:
         raise ApplicationError(
             _("These fields cannot be edited here: %s") % ", ".join(sorted(unknown))

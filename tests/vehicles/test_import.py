@@ -381,7 +381,8 @@ def test_command_imports_and_prints_the_summary(world, fleet, tmp_path):
     assert lines[0] == "3 rows read, checking..."
     assert lines[-2:] == [
         "3 / 3 rows",
-        "3 rows: 2 vehicles created, 0 reused; 3 devices created, 0 reused; 3 devices bound.",
+        "3 rows imported: 2 vehicles created, 0 reused; 3 devices created, 0 reused; "
+        "3 devices bound.",
     ]
     assert Vehicle.objects.filter(plate=fleet[0][0]).exists()
 

@@ -66,17 +66,4 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
 
-        summary = _(
-            "%(rows)d rows: %(vc)d vehicles created, %(vr)d reused; %(dc)d devices created, "
-            "%(dr)d reused; %(b)d devices bound."
-        ) % {
-            "rows": result.rows,
-            "vc": result.vehicles_created,
-            "vr": result.vehicles_reused,
-            "dc": result.devices_created,
-            "dr": result.devices_reused,
-            "b": result.bindings_created,
-        }
-        if dry_run:
-            summary = _("Dry run, nothing saved: %s") % summary
-        self.stdout.write(self.style.SUCCESS(summary))
+        self.stdout.write(self.style.SUCCESS(result.summary()))
