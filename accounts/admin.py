@@ -16,7 +16,7 @@ from accounts.selectors import (
     roles_visible_to,
     users_visible_to,
 )
-from carloan.admin import ReadOnlyAdmin, ScopedHistoryAdmin, admin_site
+from carloan.admin import ReadOnlyAdmin, ScopedHistoryAdmin, VisibleCustomerFilter, admin_site
 
 
 def grantable_permissions(user):
@@ -70,7 +70,7 @@ class CustomerAdmin(ScopedHistoryAdmin, MPTTModelAdmin):
 @admin.register(Role, site=admin_site)
 class RoleAdmin(ScopedHistoryAdmin):
     list_display = ["name", "customer", "description"]
-    list_filter = [("customer", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [("customer", VisibleCustomerFilter)]
     search_fields = ["name", "customer__name"]
     list_select_related = ["customer"]
     filter_horizontal = ["permissions"]
@@ -114,7 +114,7 @@ class UserAdmin(ScopedHistoryAdmin, DjangoUserAdmin):
         "is_active",
         "is_staff",
     ]
-    list_filter = ["kind", "is_active", "is_staff", ("customer", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["kind", "is_active", "is_staff", ("customer", VisibleCustomerFilter)]
     search_fields = ["username", "first_name", "last_name", "phone", "email"]
     list_select_related = ["customer", "role"]
     autocomplete_fields = ["customer"]

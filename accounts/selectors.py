@@ -56,14 +56,29 @@ def subtree_q(user, field: str = "customer") -> Q | None:
     )
 
 
-def scope(qs: QuerySet, user, field: str = "customer", *, shared: Q | None = None) -> QuerySet:
-    """Limit `qs` to the rows whose `field` customer is in the user's subtree (or `shared`)."""
+def shared_q(user, permission_model, codename: str) -> Q | None:
+    """Rows shared with the user one by one (django-guardian direct-FK table `permission_model`)
+    under permission `codename`; None when there are none."""
+    if not (user and user.is_authenticated and user.is_active):
+        return None
+    # Read the (few) shared ids first: an "OR id IN (subquery)" would keep the planner off the
+    # customer index for everyone, and most users have nothing shared.
+    ids = list(
+        permission_model.objects.filter(user_id=user.pk, permission__codename=codename).values_list(
+            "content_object_id", flat=True
+        )
+    )
+    return Q(pk__in=ids) if ids else None
+
+
+def scope(qs: QuerySet, user, field: str = "customer", *, shared: tuple | None = None) -> QuerySet:
+    """Limit `qs` to the rows whose `field` customer is in the user's subtree, plus the rows
+    shared with the user when `shared` = (guardian direct-FK model, permission codename)."""
     q = subtree_q(user, field)
     if q is None:
         return qs
-    if shared is not None and user.is_authenticated:
-        q = q | shared
-    return qs.filter(q)
+    extra = shared_q(user, *shared) if shared else None
+    return qs.filter(q | extra if extra is not None else q)
 
 
 def customers_visible_to(user) -> QuerySet[Customer]:
@@ -97,12 +112,35 @@ def roles_visible_to(user) -> QuerySet[Role]:
     return scope(Role.objects.select_related("customer"), user)
 
 
+def _tree_bounds(customer_id: int) -> dict | None:
+    # Read fresh: the tree columns of a Customer held in memory go stale as soon as another node
+    # is inserted before it, and a stale lft/rght silently answers the wrong subtree.
+    return Customer.objects.filter(pk=customer_id).values("tree_id", "lft", "rght").first()
+
+
+def customer_is_within(customer_id: int, ancestor_id: int) -> bool:
+    """Is `customer_id` the customer `ancestor_id` or one of its descendants?"""
+    ancestor = _tree_bounds(ancestor_id)
+    return (
+        ancestor is not None
+        and Customer.objects.filter(
+            pk=customer_id,
+            tree_id=ancestor["tree_id"],
+            lft__gte=ancestor["lft"],
+            lft__lte=ancestor["rght"],
+        ).exists()
+    )
+
+
 def roles_assignable_to(customer: Customer) -> QuerySet[Role]:
     """Roles a user of `customer` may hold: those owned by the customer or one of its ancestors."""
+    bounds = _tree_bounds(customer.pk)
+    if bounds is None:
+        return Role.objects.none()
     return Role.objects.filter(
-        customer__tree_id=customer.tree_id,
-        customer__lft__lte=customer.lft,
-        customer__rght__gte=customer.rght,
+        customer__tree_id=bounds["tree_id"],
+        customer__lft__lte=bounds["lft"],
+        customer__rght__gte=bounds["rght"],
     )
 
 
@@ -138,4 +176,10 @@ def branding_for(customer: Customer | None) -> Branding:
 
 
 def branding_for_user(user) -> Branding:
-    return branding_for(home_customer(user))
+    """Cached on the user object: the admin asks for it more than once per page."""
+    cached = getattr(user, "_branding_cache", None)
+    if cached is None:
+        cached = branding_for(home_customer(user))
+        if user is not None and user.is_authenticated:
+            user._branding_cache = cached
+    return cached

@@ -8,7 +8,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import AuthEvent, Customer, Role, User
-from accounts.selectors import customer_is_visible_to, is_platform_admin, roles_assignable_to
+from accounts.selectors import (
+    customer_is_visible_to,
+    customer_is_within,
+    is_platform_admin,
+    roles_assignable_to,
+)
 from carloan.errors import ApplicationError
 from carloan.services import model_save
 
@@ -35,7 +40,7 @@ def customer_update(*, customer: Customer, by=None, **fields) -> Customer:
     if "parent" in fields:
         parent = fields["parent"]
         _require_visible_customer(by, parent)
-        if parent is not None and parent.is_descendant_of(customer, include_self=True):
+        if parent is not None and customer_is_within(parent.pk, customer.pk):
             raise ApplicationError(_("A customer cannot move under itself or its own subtree."))
         if parent is None and by is not None and not is_platform_admin(by):
             raise ApplicationError(

@@ -12,6 +12,7 @@ from carloan.admin import (
     ReadOnlyAdmin,
     RecycleBinAdmin,
     ScopedHistoryAdmin,
+    VisibleCustomerFilter,
     admin_site,
     bulk_form_action,
     xlsx_export_action,
@@ -168,7 +169,7 @@ class DeviceAdmin(ScopedHistoryAdmin):
         "kind",
         "work_mode",
         "online",
-        ("customer", admin.RelatedOnlyFieldListFilter),
+        ("customer", VisibleCustomerFilter),
     ]
     search_fields = ["identifier", "sim_iccid", "sim_number", "bindings__vehicle__plate"]
     autocomplete_fields = ["customer", "model"]
@@ -268,7 +269,7 @@ class DeviceAdmin(ScopedHistoryAdmin):
 class DeletedDeviceAdmin(RecycleBinAdmin):
     list_display = ["identifier", "protocol", "customer", "deleted_at", "deleted_by"]
     search_fields = ["identifier"]
-    list_filter = [("customer", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [("customer", VisibleCustomerFilter)]
     base_model, service_arg = Device, "device"
     restore_service = staticmethod(services.device_restore)
     erase_service = staticmethod(services.device_hard_delete)

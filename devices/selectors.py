@@ -8,19 +8,11 @@ from accounts.selectors import customers_related_to, scope
 from devices.models import Device, DeviceModel, DeviceUserObjectPermission, Manufacturer, StockMove
 
 
-def _shared_with(user, codename: str) -> Q:
-    return Q(
-        pk__in=DeviceUserObjectPermission.objects.filter(
-            user_id=user.pk, permission__codename=codename
-        ).values("content_object_id")
-    )
-
-
 def devices_visible_to(user, *, for_change: bool = False) -> QuerySet[Device]:
     """Live devices of the user's subtree plus devices shared with them. `for_change`: only those
     the user may edit (shared devices need the object-level change permission)."""
     codename = "change_device" if for_change else "view_device"
-    return scope(Device.objects.all(), user, shared=_shared_with(user, codename))
+    return scope(Device.objects.all(), user, shared=(DeviceUserObjectPermission, codename))
 
 
 def deleted_devices_visible_to(user) -> QuerySet[Device]:

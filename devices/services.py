@@ -9,7 +9,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Customer
-from accounts.selectors import customer_is_visible_to, customers_visible_to, is_platform_admin
+from accounts.selectors import (
+    customer_is_visible_to,
+    customer_is_within,
+    customers_visible_to,
+    is_platform_admin,
+)
 from carloan.errors import ApplicationError, ConflictError
 from carloan.services import model_save
 from devices.models import Device, DeviceModel, Manufacturer, StockMove
@@ -134,8 +139,8 @@ def devices_move(
             .select_related("vehicle__customer")
             .first()
         )
-        if vehicle is not None and not vehicle.vehicle.customer.is_descendant_of(
-            to_customer, include_self=True
+        if vehicle is not None and not customer_is_within(
+            vehicle.vehicle.customer_id, to_customer.pk
         ):
             raise ConflictError(
                 _("Device %(d)s is mounted on %(p)s, which is not under %(c)s: unbind it first.")

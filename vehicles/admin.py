@@ -12,6 +12,7 @@ from carloan.admin import (
     MoveForm,
     RecycleBinAdmin,
     ScopedHistoryAdmin,
+    VisibleCustomerFilter,
     admin_site,
     bulk_form_action,
     xlsx_export_action,
@@ -107,7 +108,7 @@ class VehicleAdmin(ScopedHistoryAdmin):
         "device_count",
         "created_at",
     ]
-    list_filter = ["repayment_status", ("customer", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["repayment_status", ("customer", VisibleCustomerFilter)]
     search_fields = [
         "plate",
         "vin",
@@ -323,7 +324,7 @@ class DeviceBindingAdmin(ScopedHistoryAdmin):
 class DeletedVehicleAdmin(RecycleBinAdmin):
     list_display = ["plate", "vin", "customer", "borrower_name", "deleted_at", "deleted_by"]
     search_fields = ["plate", "vin", "borrower_name"]
-    list_filter = [("customer", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [("customer", VisibleCustomerFilter)]
     base_model, service_arg = Vehicle, "vehicle"
     restore_service = staticmethod(services.vehicle_restore)
     erase_service = staticmethod(services.vehicle_hard_delete)

