@@ -225,7 +225,8 @@ class Device(SoftDeleteModel):
             if self.model.protocol != self.protocol:
                 errors.setdefault("protocol", []).append(
                     ValidationError(
-                        _("The device model speaks %(p)s."), params={"p": self.model.protocol}
+                        _("The device model speaks %(p)s."),
+                        params={"p": self.model.get_protocol_display()},
                     )
                 )
             if self.model.kind != self.kind:
