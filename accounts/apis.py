@@ -20,9 +20,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.models import AuthEvent, Customer
+from accounts.models import Customer
 from accounts.selectors import branding_for_user, customers_visible_to
-from accounts.services import auth_event_record, customer_create, customer_update
+from accounts.services import customer_create, customer_update, user_login_record
 from carloan.api import ModelPermissions
 
 
@@ -86,7 +86,7 @@ class TokenObtainApi(APIView):
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
         token, _created = Token.objects.get_or_create(user=user)
-        auth_event_record(kind=AuthEvent.Kind.LOGIN, user=user, request=request)
+        user_login_record(user=user, request=request)
         return Response({"token": token.key})
 
 

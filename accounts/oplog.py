@@ -202,7 +202,7 @@ def _entries(rows) -> list[LogEntry]:
             LogEntry(
                 at=r["log_at"],
                 action=str(action),
-                actor=users.get(r["log_user"], "—"),
+                actor=users.get(r["log_user"]) or str(_("system")),
                 model=str(model_name),
                 object_label=r["log_label"] or "",
                 changes=_changes(record),

@@ -5,16 +5,21 @@ Django reports these only through its auth signals; the receivers just hand them
 
 from __future__ import annotations
 
+from django.contrib.auth.models import update_last_login
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from accounts.models import AuthEvent, User
-from accounts.services import auth_event_record
+from accounts.services import auth_event_record, user_login_record
+
+# Django's own receiver saves the user to stamp last_login, which would add a "user changed"
+# row to the operation log at every login; the login event says it already.
+user_logged_in.disconnect(update_last_login, dispatch_uid="update_last_login")
 
 
 @receiver(user_logged_in, dispatch_uid="accounts_login")
 def _logged_in(sender, request, user, **kwargs):
-    auth_event_record(kind=AuthEvent.Kind.LOGIN, user=user, request=request)
+    user_login_record(user=user, request=request)
 
 
 @receiver(user_logged_out, dispatch_uid="accounts_logout")

@@ -165,3 +165,10 @@ def auth_event_record(
         user_agent=agent,
         at=timezone.now(),
     )
+
+
+def user_login_record(*, user: User, request=None) -> AuthEvent:
+    """A successful login: stamp last_login (without an operation-log row) and log the event."""
+    user.last_login = timezone.now()
+    User.objects.filter(pk=user.pk).update(last_login=user.last_login)
+    return auth_event_record(kind=AuthEvent.Kind.LOGIN, user=user, request=request)

@@ -126,11 +126,16 @@ def test_branding_is_shown_in_the_admin_header(world, client):
 
 def test_login_logout_and_failures_are_logged(world, client):
     user = world.users["a1_operator"]
+    history_rows = user.history.count()
     assert not client.login(username=user.username, password="wrong")
     assert client.login(username=user.username, password="pw-123456")
     client.logout()
     kinds = list(AuthEvent.objects.filter(user=user).order_by("id").values_list("kind", flat=True))
     assert kinds == ["login_failed", "login", "logout"]
+    # last_login is stamped without a "user changed" row in the operation log
+    user.refresh_from_db()
+    assert user.last_login is not None
+    assert user.history.count() == history_rows
     assert AuthEvent.objects.filter(user=user).first().customer_id == world.customers["a1"].pk
 
 
