@@ -33,6 +33,11 @@ LOGGED_MODELS: dict[str, tuple[str, str]] = {
     "devices.device": ("customer", "identifier"),
     "vehicles.vehicle": ("customer", "plate"),
     "vehicles.devicebinding": ("vehicle__customer", "device__identifier"),
+    "vehicles.vehicleuserobjectpermission": ("content_object__customer", "content_object__plate"),
+    "devices.deviceuserobjectpermission": (
+        "content_object__customer",
+        "content_object__identifier",
+    ),
 }
 AUTH_LABEL = "accounts.authevent"
 ACTIONS = {"+": _("created"), "~": _("changed"), "-": _("deleted")}

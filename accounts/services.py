@@ -172,3 +172,29 @@ def user_login_record(*, user: User, request=None) -> AuthEvent:
     user.last_login = timezone.now()
     User.objects.filter(pk=user.pk).update(last_login=user.last_login)
     return auth_event_record(kind=AuthEvent.Kind.LOGIN, user=user, request=request)
+
+
+# --- Sharing single objects (django-guardian) ------------------------------------------------
+def objects_share(*, objects, username: str, can_change: bool = False, by=None) -> int:
+    """Share vehicles or devices one by one with a user outside their customer's subtree (A1).
+    The user then sees them (and edits them when `can_change`). Only objects of the sharer's own
+    subtree can be shared (no re-sharing of what was shared with you). Returns how many objects
+    were newly shared."""
+    from guardian.shortcuts import assign_perm
+
+    target = User.objects.filter(username=username, is_active=True).first()
+    if target is None:
+        raise ApplicationError(_("There is no active user %(u)s.") % {"u": username})
+    count = 0
+    for obj in objects:
+        _require_visible_customer(by, obj.customer)
+        opts = obj._meta
+        for action in ("view", "change") if can_change else ("view",):
+            assign_perm(f"{opts.app_label}.{action}_{opts.model_name}", target, obj)
+        count += 1
+    return count
+
+
+def share_revoke(*, share) -> None:
+    """Withdraw one share row (a user's permission on one object)."""
+    share.delete()

@@ -93,6 +93,25 @@ class ScopedAdmin(admin.ModelAdmin):
     def visible_queryset(self, request):  # pragma: no cover - every subclass sets it
         raise NotImplementedError
 
+    def changeable_queryset(self, request):
+        """Rows the user may edit, when that differs from what they see (objects shared with
+        them read-only). None: every visible row."""
+        return None
+
+    def only_changeable(self, request, queryset):
+        changeable = self.changeable_queryset(request)
+        return queryset if changeable is None else queryset.filter(pk__in=changeable.values("pk"))
+
+    def _may_change(self, request, obj) -> bool:
+        changeable = self.changeable_queryset(request)
+        return obj is None or changeable is None or changeable.filter(pk=obj.pk).exists()
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may_change(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may_change(request, obj)
+
     def get_ordering(self, request):
         # Explicit: Meta.ordering is dropped from the annotated (GROUP BY) list querysets.
         return super().get_ordering(request) or self.model._meta.ordering or ["-pk"]
@@ -189,7 +208,9 @@ def bulk_form_action(*, form_class, apply, description, permission):
         confirmed = "apply" in request.POST
         form = form_class(request.POST if confirmed else None, user=request.user)
         if confirmed and form.is_valid():
-            message = apply(request, queryset, form.cleaned_data)
+            message = apply(
+                request, modeladmin.only_changeable(request, queryset), form.cleaned_data
+            )
             modeladmin.message_user(request, message, messages.SUCCESS)
             return None
         opts = modeladmin.model._meta
@@ -279,3 +300,65 @@ class RecycleBinAdmin(ReadOnlyAdmin):
         for obj in queryset:
             type(self).erase_service(**{self.service_arg: obj, "by": request.user})
         self.message_user(request, _("Deleted permanently."), messages.SUCCESS)
+
+
+class ShareForm(BulkForm):
+    username = forms.CharField(
+        label=_("Share with user (username)"),
+        max_length=150,
+        help_text=_("A user of another customer; they will see the selected rows."),
+    )
+    can_change = forms.BooleanField(label=_("They may also edit them"), required=False)
+
+
+def share_action(description):
+    """Admin action: share the selected rows with one user (django-guardian)."""
+
+    def _share(request, queryset, data):
+        from accounts.services import objects_share
+
+        count = objects_share(
+            objects=list(queryset),
+            username=data["username"],
+            can_change=data["can_change"],
+            by=request.user,
+        )
+        return _("%(n)d shared with %(u)s.") % {"n": count, "u": data["username"]}
+
+    return bulk_form_action(
+        form_class=ShareForm, apply=_share, description=description, permission="change"
+    )
+
+
+class ShareAdmin(ReadOnlyAdmin):
+    """Who an object of the user's subtree is shared with; the revoke action withdraws it."""
+
+    list_display = ["content_object", "user", "permission"]
+    search_fields = ["user__username"]
+    list_select_related = ["content_object", "user", "permission"]
+    actions = ["revoke"]
+
+    def visible_queryset(self, request):
+        from accounts.selectors import scope
+
+        return scope(self.model.objects.all(), request.user, "content_object__customer")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        opts = self.model.content_object.field.related_model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    def has_revoke_permission(self, request):
+        return self.has_view_permission(request)
+
+    @admin.action(description=_("Withdraw the selected shares"), permissions=["revoke"])
+    def revoke(self, request, queryset):
+        from accounts.services import share_revoke
+
+        count = 0
+        for share in queryset:
+            share_revoke(share=share)
+            count += 1
+        self.message_user(request, _("%d shares withdrawn.") % count, messages.SUCCESS)

@@ -12,9 +12,11 @@ from carloan.admin import (
     ReadOnlyAdmin,
     RecycleBinAdmin,
     ScopedHistoryAdmin,
+    ShareAdmin,
     VisibleCustomerFilter,
     admin_site,
     bulk_form_action,
+    share_action,
     xlsx_export_action,
 )
 from devices import services
@@ -22,6 +24,7 @@ from devices.models import (
     DeletedDevice,
     Device,
     DeviceModel,
+    DeviceUserObjectPermission,
     Manufacturer,
     StockMove,
     WorkMode,
@@ -30,6 +33,7 @@ from devices.selectors import (
     deleted_devices_visible_to,
     device_models_visible_to,
     devices_for_list,
+    devices_visible_to,
     manufacturers_visible_to,
     stock_moves_visible_to,
 )
@@ -214,11 +218,15 @@ class DeviceAdmin(ScopedHistoryAdmin):
             filename="devices.xlsx",
             description=_("Export selected devices to Excel"),
         ),
+        share_action(_("Share selected devices with a user")),
         "soft_delete",
     ]
 
     def visible_queryset(self, request):
         return devices_for_list(request.user)
+
+    def changeable_queryset(self, request):
+        return devices_visible_to(request.user, for_change=True)
 
     def get_readonly_fields(self, request, obj=None):
         # The owner changes through the "move" action so every move is recorded.
@@ -252,7 +260,7 @@ class DeviceAdmin(ScopedHistoryAdmin):
     )
     def soft_delete(self, request, queryset):
         count = 0
-        for device in queryset:
+        for device in self.only_changeable(request, queryset):
             services.device_soft_delete(device=device, by=request.user)
             count += 1
         self.message_user(
@@ -286,3 +294,8 @@ class StockMoveAdmin(ReadOnlyAdmin):
 
     def visible_queryset(self, request):
         return stock_moves_visible_to(request.user)
+
+
+@admin.register(DeviceUserObjectPermission, site=admin_site)
+class DeviceUserObjectPermissionAdmin(ShareAdmin):
+    pass

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import simple_history
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.core.exceptions import ValidationError
@@ -246,7 +247,15 @@ class Device(SoftDeleteModel):
 class DeviceUserObjectPermission(UserObjectPermissionBase):
     """Direct-FK guardian table: a device shared with a user outside its customer's subtree."""
 
-    content_object = models.ForeignKey(Device, on_delete=models.CASCADE)
+    content_object = models.ForeignKey(Device, verbose_name=_("device"), on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = _("shared device")
+        verbose_name_plural = _("shared devices")
+
+
+# Who shared what with whom belongs in the operation log.
+simple_history.register(DeviceUserObjectPermission, app=__package__)
 
 
 class StockMove(models.Model):

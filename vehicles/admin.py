@@ -12,15 +12,17 @@ from carloan.admin import (
     MoveForm,
     RecycleBinAdmin,
     ScopedHistoryAdmin,
+    ShareAdmin,
     VisibleCustomerFilter,
     admin_site,
     bulk_form_action,
+    share_action,
     xlsx_export_action,
 )
 from devices.models import Device
 from devices.selectors import devices_visible_to
 from vehicles import services
-from vehicles.models import DeletedVehicle, DeviceBinding, Vehicle
+from vehicles.models import DeletedVehicle, DeviceBinding, Vehicle, VehicleUserObjectPermission
 from vehicles.selectors import (
     bindings_visible_to,
     deleted_vehicles_visible_to,
@@ -155,12 +157,16 @@ class VehicleAdmin(ScopedHistoryAdmin):
             filename="vehicles.xlsx",
             description=_("Export selected vehicles to Excel"),
         ),
+        share_action(_("Share selected vehicles with a user")),
         "soft_delete",
     ]
     change_list_template = "admin/vehicles/vehicle/change_list.html"
 
     def visible_queryset(self, request):
         return vehicles_for_list(request.user)
+
+    def changeable_queryset(self, request):
+        return vehicles_visible_to(request.user, for_change=True)
 
     def get_readonly_fields(self, request, obj=None):
         # The owner changes through the "move" action so mounted devices follow.
@@ -225,7 +231,7 @@ class VehicleAdmin(ScopedHistoryAdmin):
     )
     def soft_delete(self, request, queryset):
         count = 0
-        for vehicle in queryset:
+        for vehicle in self.only_changeable(request, queryset):
             services.vehicle_soft_delete(vehicle=vehicle, by=request.user)
             count += 1
         self.message_user(
@@ -331,3 +337,8 @@ class DeletedVehicleAdmin(RecycleBinAdmin):
 
     def visible_queryset(self, request):
         return deleted_vehicles_visible_to(request.user)
+
+
+@admin.register(VehicleUserObjectPermission, site=admin_site)
+class VehicleUserObjectPermissionAdmin(ShareAdmin):
+    pass

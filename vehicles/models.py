@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import simple_history
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -102,7 +103,15 @@ class Vehicle(SoftDeleteModel):
 class VehicleUserObjectPermission(UserObjectPermissionBase):
     """Direct-FK guardian table: a vehicle shared with a user outside its customer's subtree."""
 
-    content_object = models.ForeignKey(Vehicle, on_delete=models.CASCADE)
+    content_object = models.ForeignKey(Vehicle, verbose_name=_("vehicle"), on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = _("shared vehicle")
+        verbose_name_plural = _("shared vehicles")
+
+
+# Who shared what with whom belongs in the operation log.
+simple_history.register(VehicleUserObjectPermission, app=__package__)
 
 
 class DeviceBinding(models.Model):
