@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "accounts",
     "devices",
     "vehicles",
+    "gateway",
 ]
 
 MIDDLEWARE = [
