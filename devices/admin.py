@@ -21,6 +21,7 @@ from carloan.admin import (
 )
 from devices import services
 from devices.models import (
+    STATE_FIELDS,
     DeletedDevice,
     Device,
     DeviceModel,
@@ -177,22 +178,7 @@ class DeviceAdmin(ScopedHistoryAdmin):
     ]
     search_fields = ["identifier", "sim_iccid", "sim_number", "bindings__vehicle__plate"]
     autocomplete_fields = ["customer", "model"]
-    readonly_fields = [
-        "online",
-        "last_seen_at",
-        "last_fix_at",
-        "last_position",
-        "last_speed_kmh",
-        "last_course",
-        "last_acc",
-        "battery_pct",
-        "external_voltage",
-        "gsm_signal",
-        "satellites",
-        "odometer_km",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = [*STATE_FIELDS, "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["identifier", "protocol", "kind", "model", "customer", "status"]}),
         (_("SIM card"), {"fields": ["sim_iccid", "sim_number"]}),
