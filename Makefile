@@ -24,12 +24,8 @@ help: ## List the targets
 setup: ## Install what is missing (apt libs, .venv, requirements, .env, translations) and migrate
 	@bash scripts/setup.sh
 
-demo: setup ## Set up, load demo data (prints the logins) and serve the back office on :8000
-	$(PY) manage.py load_demo
-	@echo
-	@echo "Back office: http://$(DEMO_HOST):$(DEMO_PORT)/admin/   (Ctrl-C stops the server)"
-	@echo
-	$(VENV)/bin/daphne -b $(DEMO_HOST) -p $(DEMO_PORT) carloan.asgi:application
+demo: setup ## Set up, load demo data (prints the logins), run back office :8000 + gateway + simulated trackers
+	@DEMO_HOST=$(DEMO_HOST) DEMO_PORT=$(DEMO_PORT) bash scripts/demo.sh
 
 serve: setup ## Serve the back office on :8000 without reloading demo data
 	@echo "Back office: http://$(DEMO_HOST):$(DEMO_PORT)/admin/   (Ctrl-C stops the server)"

@@ -1,0 +1,331 @@
+"""Asyncio orchestration of simulated trackers for `manage.py simulate_devices`.
+
+One `Route` per vehicle (seeded by the vehicle id, so every device of a vehicle follows it and
+they stay together) and one TCP client per device: connect, identify (GT06 login; JT808
+register -> 0x8100 -> auth; H02 nothing), then every ``interval`` seconds a location for the
+current fix, a heartbeat now and then; acks are read and counted. A dropped connection is
+re-opened with exponential backoff. No Django here: the command loads the devices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.protocols import gt06, h02, jt808
+from gateway.simulator import frames as f
+from gateway.simulator.routes import Fix, Route
+
+__all__ = ["SimDevice", "Simulator", "Stats"]
+
+logger = logging.getLogger("carloan.gateway.simulator")
+
+CODECS = {"gt06": gt06, "jt808": jt808, "h02": h02}
+HEARTBEAT_EVERY = 6  # locations between two heartbeats
+IDENTIFY_TIMEOUT = 10.0  # seconds to wait for the login ack / register reply / auth result
+BACKOFF_MIN = 1.0
+BACKOFF_MAX = 60.0
+LOG_EVERY = 60.0  # seconds between two stats lines
+
+
+@dataclass(frozen=True)
+class SimDevice:
+    identifier: str
+    protocol: str  # gt06 | jt808 | h02
+    vehicle_id: int
+
+
+@dataclass
+class Stats:
+    connected: int = 0
+    frames_sent: int = 0
+    acks_received: int = 0
+    reconnects: int = 0
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Link:
+    """One open connection: a stream pair and the frames read but not yet consumed."""
+
+    def __init__(self, protocol: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.protocol = protocol
+        self.reader, self.writer = reader, writer
+        self.buffer = b""
+        self.pending: list[bytes] = []
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def recv(self) -> f.Downlink | None:
+        """The next understood server frame (None for frames a device ignores)."""
+        while not self.pending:
+            data = await self.reader.read(4096)
+            if not data:
+                raise ConnectionError("closed by the server")
+            self.buffer += data
+            got, self.buffer, _ = CODECS[self.protocol].split_frames(self.buffer)
+            self.pending.extend(got)
+        frame = self.pending.pop(0)
+        try:
+            return f.parse_downlink(self.protocol, frame)
+        except ValueError:  # FrameError and friends: a device ignores what it cannot read
+            return None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+class Simulator:
+    """Drive ``devices`` against a gateway at ``host`` / ``ports`` (protocol -> port).
+
+    ``interval``: real seconds between two locations of a device; ``speedup``: simulated seconds
+    per real second (the routes advance ``interval * speedup`` per tick); ``clock``: returns the
+    aware datetime stamped on fixes (UTC now by default).
+    """
+
+    def __init__(
+        self,
+        devices: list[SimDevice],
+        host: str = "127.0.0.1",
+        ports: dict[str, int] | None = None,
+        interval: float = 10.0,
+        speedup: float = 1.0,
+        clock: Callable[[], dt.datetime] = utc_now,
+        *,
+        log_every: float = LOG_EVERY,
+        backoff_max: float = BACKOFF_MAX,
+    ) -> None:
+        if interval <= 0 or speedup <= 0:
+            raise ValueError("interval and speedup must be positive")
+        self.devices = list(devices)
+        self.host = host
+        self.ports = dict(ports or {})
+        missing = {d.protocol for d in self.devices} - set(self.ports)
+        if missing:
+            raise ValueError(f"no port for {', '.join(sorted(missing))}")
+        self.interval = float(interval)
+        self.speedup = float(speedup)
+        self.clock = clock
+        self.log_every = log_every
+        self.backoff_max = backoff_max
+        self.stats = Stats()
+        start = clock()
+        self.routes: dict[int, Route] = {}
+        self.fixes: dict[int, Fix] = {}
+        for device in self.devices:
+            if device.vehicle_id not in self.routes:
+                route = Route(device.vehicle_id, start_time=start)
+                self.routes[device.vehicle_id] = route
+                self.fixes[device.vehicle_id] = route.position()
+        self._stopping = asyncio.Event()
+        self._links: set[_Link] = set()
+
+    # --- public -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask `run` to finish (safe from a signal handler on the loop's thread)."""
+        self._stopping.set()
+
+    async def run(self, duration: float | None = None) -> Stats:
+        tasks = [asyncio.create_task(self._ticker(), name="sim-ticker")]
+        tasks.append(asyncio.create_task(self._logger(), name="sim-logger"))
+        tasks += [
+            asyncio.create_task(self._client(d), name=f"sim-{d.protocol}-{d.identifier}")
+            for d in self.devices
+        ]
+        try:
+            if duration is None:
+                await self._stopping.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), duration)
+        finally:
+            self._stopping.set()
+            for task in tasks:
+                task.cancel()
+            for link in list(self._links):
+                link.close()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._log_stats()
+        return self.stats
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _log_stats(self) -> None:
+        s = self.stats
+        logger.info(
+            "simulator: %d/%d devices connected, %d frames sent, %d acks received",
+            s.connected,
+            len(self.devices),
+            s.frames_sent,
+            s.acks_received,
+        )
+
+    async def _logger(self) -> None:
+        while True:
+            await asyncio.sleep(self.log_every)
+            self._log_stats()
+
+    async def _ticker(self) -> None:
+        """Advance every route by one simulated interval per real interval."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(self.interval)
+            now = loop.time()
+            step = max(now - last, 1e-3) * self.speedup
+            last = now
+            for vehicle_id, route in self.routes.items():
+                self.fixes[vehicle_id] = route.step(step)
+
+    async def _client(self, device: SimDevice) -> None:
+        backoff = BACKOFF_MIN
+        while True:
+            link: _Link | None = None
+            connected = False
+            try:
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.ports[device.protocol]
+                )
+                link = _Link(device.protocol, reader, writer)
+                self._links.add(link)
+                serial = await asyncio.wait_for(self._identify(device, link), IDENTIFY_TIMEOUT)
+                connected = True
+                self.stats.connected += 1
+                backoff = BACKOFF_MIN
+                await self._session(device, link, serial)
+            except (OSError, ConnectionError, TimeoutError, f.RegisterRefused) as exc:
+                logger.debug("%s %s: %s", device.protocol, device.identifier, exc)
+            finally:
+                if connected:
+                    self.stats.connected -= 1
+                if link is not None:
+                    link.close()
+                    self._links.discard(link)
+            self.stats.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.backoff_max)
+
+    async def _identify(self, device: SimDevice, link: _Link) -> int:
+        """Log in; return the next frame serial."""
+        ident = device.identifier
+        if device.protocol == "gt06":
+            await self._send(link, f.gt06_login(ident, 1))
+            await self._expect(link, lambda d: d.kind == f.ACK and d.acked_serial == 1)
+            return 2
+        if device.protocol == "jt808":
+            await self._send(link, f.jt808_register(ident, 1))
+            reply = await self._expect(link, lambda d: d.kind == f.REGISTER_REPLY)
+            code = f.jt808_parse_register_reply(reply.frame)
+            await self._send(link, f.jt808_auth(ident, 2, code))
+            ok = await self._expect(
+                link, lambda d: d.kind == f.ACK and d.acked_id == jt808.MSG_AUTH
+            )
+            if ok.result:
+                raise ConnectionError(f"auth refused ({ok.result})")
+            return 3
+        return 1  # H02: no login
+
+    async def _expect(self, link: _Link, want: Callable[[f.Downlink], bool]) -> f.Downlink:
+        while True:
+            d = await link.recv()
+            if d is not None and want(d):
+                if d.kind == f.ACK:
+                    self.stats.acks_received += 1
+                return d
+
+    async def _send(self, link: _Link, data: bytes) -> None:
+        await link.send(data)
+        self.stats.frames_sent += 1
+
+    async def _session(self, device: SimDevice, link: _Link, serial: int) -> None:
+        reader = asyncio.create_task(self._read_acks(link))
+        try:
+            count = 0
+            while True:
+                if reader.done():  # the server closed the connection
+                    reader.result()
+                    raise ConnectionError("closed by the server")
+                fix = self.fixes[device.vehicle_id]
+                await self._send(link, self._location(device, serial, fix))
+                serial = serial % 0xFFFF + 1
+                count += 1
+                if count % HEARTBEAT_EVERY == 0:
+                    await self._send(link, self._heartbeat(device, serial, fix))
+                    serial = serial % 0xFFFF + 1
+                started = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(reader), self.interval)
+                left = self.interval - (time.monotonic() - started)
+                if left > 0 and not reader.done():  # pragma: no cover - timing
+                    await asyncio.sleep(left)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def _read_acks(self, link: _Link) -> None:
+        while True:
+            d = await link.recv()
+            if d is not None and d.kind == f.ACK:
+                self.stats.acks_received += 1
+
+    def _location(self, device: SimDevice, serial: int, fix: Fix) -> bytes:
+        t = self.clock().astimezone(dt.UTC).replace(microsecond=0)
+        speed = round(fix.speed_kmh, 1)
+        course = int(fix.course) % 360
+        if device.protocol == "gt06":
+            return f.gt06_location(
+                serial,
+                fix_time=t,
+                lat=fix.lat,
+                lon=fix.lon,
+                speed_kmh=speed,
+                course=course,
+                satellites=9,
+                valid=True,
+                acc=fix.acc,
+                mileage_m=int(fix.odometer_m),
+            )
+        if device.protocol == "jt808":
+            return f.jt808_location(
+                device.identifier,
+                serial,
+                fix_time=t,
+                lat=fix.lat,
+                lon=fix.lon,
+                speed_kmh=speed,
+                course=course,
+                acc=fix.acc,
+                valid=True,
+                mileage_km=fix.odometer_m / 1000,
+                csq=25,
+                satellites=9,
+            )
+        return f.h02_v1(
+            device.identifier,
+            fix_time=t,
+            lat=fix.lat,
+            lon=fix.lon,
+            speed_kmh=speed,
+            course=course,
+            valid=True,
+            status_word=f.h02_status_word(acc=fix.acc),
+        )
+
+    def _heartbeat(self, device: SimDevice, serial: int, fix: Fix) -> bytes:
+        if device.protocol == "gt06":
+            return f.gt06_heartbeat(serial, acc=fix.acc)
+        if device.protocol == "jt808":
+            return f.jt808_heartbeat(device.identifier, serial)
+        return f.h02_heartbeat(device.identifier)
