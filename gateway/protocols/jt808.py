@@ -736,12 +736,14 @@ def encode_general_response(
     *,
     version2019: bool = False,
     protocol_version: int = 1,
+    msg_id: int = MSG_GENERAL_RESPONSE,
 ) -> bytes:
-    """0x8001: reply serial (2), reply id (2), result (1: 0 ok, 1 fail, 2 bad, 3 unsupported,
-    4 alarm confirmed)."""
+    """0x8001 (platform) or, with `msg_id=MSG_TERMINAL_RESPONSE`, 0x0001 (terminal; the
+    simulator's side): reply serial (2), reply id (2), result (1: 0 ok, 1 fail, 2 bad,
+    3 unsupported, 4 alarm confirmed)."""
     body = _HH.pack(reply_serial & 0xFFFF, reply_id) + bytes((result,))
     return encode_message(
-        MSG_GENERAL_RESPONSE,
+        msg_id,
         device_id,
         serial,
         body,

@@ -686,14 +686,16 @@ def jt808_general_response(
 ) -> bytes:
     """0x0001 terminal general response: reply serial (2), reply id (2), result (1: 0 success,
     1 failure, 2 bad message, 3 unsupported)."""
-    body = struct.pack(
-        ">HHB",
+    _check("serial", serial, 0, 0xFFFF)
+    return jt808.encode_general_response(
+        _terminal_id(terminal_id, version2019),
+        serial,
         _check("reply serial", reply_serial, 0, 0xFFFF),
         _check("reply id", reply_id, 0, 0xFFFF),
         _check("result", result, 0, 0xFF),
-    )
-    return _jt808_frame(
-        jt808.MSG_TERMINAL_RESPONSE, terminal_id, serial, body, version2019, protocol_version
+        version2019=version2019,
+        protocol_version=protocol_version,
+        msg_id=jt808.MSG_TERMINAL_RESPONSE,
     )
 
 
