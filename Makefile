@@ -58,8 +58,10 @@ messages: ## Compile translations (locale/**/*.po -> .mo)
 		echo "No .po files yet (locale/ comes with the translations)."; \
 	fi
 
-bench: setup ## Run every bench/*.py benchmark with the venv's Python
-	@shopt -s nullglob; scripts=(bench/*.py); \
+bench: setup ## Run every bench/*.py and bench/credit/*.py benchmark with the venv's Python
+	@$(PY) -c "import optbinning, sklearn" 2>/dev/null || { echo "installing requirements-bench.txt"; \
+		$(PY) -m pip install --disable-pip-version-check --no-input -q -r requirements-bench.txt; }
+	@shopt -s nullglob; scripts=(bench/*.py bench/credit/*.py); \
 	if (( ! $${#scripts[@]} )); then echo "No benchmarks in bench/ yet."; exit 0; fi; \
 	rc=0; for script in "$${scripts[@]}"; do \
 		echo "==> $$script"; \

@@ -38,6 +38,8 @@ LOGGED_MODELS: dict[str, tuple[str, str]] = {
         "content_object__customer",
         "content_object__identifier",
     ),
+    "devices.command": ("device__customer", "device__identifier"),
+    "devices.commandjob": ("customer", "kind"),
 }
 AUTH_LABEL = "accounts.authevent"
 ACTIONS = {"+": _("created"), "~": _("changed"), "-": _("deleted")}

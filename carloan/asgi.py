@@ -1,4 +1,7 @@
-"""ASGI entry point (daphne): HTTP now; the WebSocket router joins here with the live issue."""
+"""ASGI entry point (daphne): HTTP, and the WebSocket live feed at /ws/live/ (carloan.consumers).
+
+WebSocket connections are authenticated by a DRF token (`?token=` or `Authorization: Token`,
+the mobile app) or by the session cookie behind the Origin check (the site's pages)."""
 
 import os
 
@@ -7,6 +10,16 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carloan.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from carloan.consumers import LiveConsumer, TokenOrSessionAuth  # noqa: E402
+
+websocket_urlpatterns = [path("ws/live/", LiveConsumer.as_asgi(), name="ws-live")]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": TokenOrSessionAuth(URLRouter(websocket_urlpatterns)),
+    }
+)

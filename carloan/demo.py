@@ -462,6 +462,16 @@ class _Builder:
         for lender in DEMO_LENDER_CODES:
             self.build_stock(lender, per_lender)
         self.step(f"{per_lender} devices in stock per lender", t0)
+        t0 = time.monotonic()
+        from alarms.demo import build_alarm_demo
+
+        made = build_alarm_demo(seed=self.rng.randrange(1 << 30), customers=self.customers)
+        self.step(", ".join(f"{n} {what}" for what, n in made.items()), t0)
+        t0 = time.monotonic()
+        from credit.demo import build_credit_demo
+
+        made = build_credit_demo(seed=self.rng.randrange(1 << 30), customers=self.customers)
+        self.step("credit: " + ", ".join(f"{n} {what}" for what, n in made.items()), t0)
 
     # The tree, roles and users.
     def build_tree(self) -> None:
@@ -743,6 +753,12 @@ def demo_reset(*, stdout: TextIO | None = None) -> dict[str, int]:
             AuthEvent.objects.filter(Q(user__in=ids[User]) | Q(customer__in=tree)).delete()
             User.objects.filter(pk__in=ids[User]).delete()
             Role.objects.filter(pk__in=ids[Role]).delete()
+            from alarms.demo import reset_alarm_demo
+
+            reset_alarm_demo()  # the demo's server-wide risk points
+            from credit.demo import reset_credit_demo
+
+            reset_credit_demo(tree)  # applications, rules, lists, dealers, products
             # Leaves first: a customer's parent is PROTECTed while it has children.
             for customer in Customer.objects.filter(pk__in=tree).order_by("-level", "-lft"):
                 customer.delete()

@@ -21,6 +21,11 @@ if not hasattr(
 from pathlib import Path  # noqa: E402
 
 import environ  # noqa: E402
+
+# shapely's bundled GEOS must load before SpatiaLite pulls Debian's GEOS into the process: the
+# other order wires shapely to the older library's internals (wrong WKT, crashes in prepared
+# geometries; see alarms/regions.py). The alarm engine and the places index use shapely.
+import shapely  # noqa: E402,F401
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.utils.translation import gettext_lazy as _  # noqa: E402
 
@@ -63,11 +68,15 @@ INSTALLED_APPS = [
     "mptt",
     "simple_history",
     "channels",
+    "django_q",
     "carloan",
     "accounts",
     "devices",
     "vehicles",
     "gateway",
+    "alarms",
+    "credit",
+    "tasks",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +109,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "accounts.context_processors.branding",
+                "carloan.pages.context.page_i18n",
             ],
         },
     },
@@ -161,8 +171,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
-LOGIN_REDIRECT_URL = "admin:index"
+LOGIN_URL = "login"  # the pages' login; the back office keeps /admin/login/
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+# Live map tiles: osm (WGS-84, default), amap / tencent (GCJ-02); MAP_TILE_URL overrides the URL
+# (an intranet tile server on closed networks).
+MAP_PROVIDER = env.str("MAP_PROVIDER", default="osm")
+MAP_TILE_URL = env.str("MAP_TILE_URL", default="")
 
 # --- i18n -------------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -230,7 +245,93 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models call a field kind or status with different choice sets: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "DeviceKindEnum": "devices.models.DeviceKind",
+        "DeviceStatusEnum": "devices.models.Device.Status",
+        "CommandStatusEnum": "devices.models.Command.Status",
+        "AlarmKindEnum": "alarms.kinds.choices",
+        "AlarmStatusEnum": "alarms.models.Alarm.Status",
+        "WorkOrderKindEnum": "tasks.kinds.kind_choices",
+        "WorkOrderStatusEnum": "tasks.models.WorkOrder.Status",
+        "ApplicationStatusEnum": "credit.models.Application.Status",
+    },
 }
+
+
+# --- Worker (django-q2: manage.py qcluster; schedules from manage.py setup_schedules) ----------
+# Redis is the broker when REDIS_URL is set, else the database (the zero-server default).
+Q_CLUSTER = {
+    "name": "carloan",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 300,  # seconds a task may run
+    "retry": 360,  # must exceed timeout
+    "max_attempts": 1,
+    "catch_up": False,  # after downtime run a missed schedule once, not once per missed slot
+    "save_limit": 500,
+    "label": _("Worker"),
+    **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
+}
+ALARM_SCAN_MINUTES = env.int("ALARM_SCAN_MINUTES", default=1)
+# Flood control: new alarms per vehicle and kind per hour; further ones count as occurrences.
+ALARM_MAX_PER_HOUR = env.int("ALARM_MAX_PER_HOUR", default=10)
+# Tolerance: an alarm auto-closes only once its condition was last seen this long before.
+ALARM_AUTO_CLOSE_AFTER_S = env.int("ALARM_AUTO_CLOSE_AFTER_S", default=60)
+# Map link of an alarm's position (admin, e-mails): {lat} / {lon} are WGS-84 degrees.
+ALARM_MAP_URL = env.str(
+    "ALARM_MAP_URL", default="https://www.openstreetmap.org/?mlat={lat}&mlon={lon}&zoom=16"
+)
+
+# --- Alarm notifications (R7, alarms/notify; checked at start-up by alarms.notify.checks) -----
+# Backend per channel, from alarms.notify.registry.NOTIFIERS: console | file | email | sms_http.
+NOTIFY_EMAIL_BACKEND = env.str("NOTIFY_EMAIL_BACKEND", default="console")
+NOTIFY_SMS_BACKEND = env.str("NOTIFY_SMS_BACKEND", default="file")
+NOTIFY_FILE_DIR = env.str("NOTIFY_FILE_DIR", default=str(VAR_DIR / "notifications"))
+NOTIFY_EMAIL_FROM = env.str("NOTIFY_EMAIL_FROM", default="")  # empty: DEFAULT_FROM_EMAIL
+NOTIFY_SMS_HTTP_URL = env.str("NOTIFY_SMS_HTTP_URL", default="")
+NOTIFY_SMS_HTTP_AUTH_HEADER = env.str("NOTIFY_SMS_HTTP_AUTH_HEADER", default="")
+NOTIFY_SMS_HTTP_BODY = env.str("NOTIFY_SMS_HTTP_BODY", default="")  # empty: the backend's
+NOTIFY_SMS_HTTP_TIMEOUT_S = env.float("NOTIFY_SMS_HTTP_TIMEOUT_S", default=5.0)
+# At most NOTIFY_RATE_LIMIT messages per user, vehicle and channel per NOTIFY_RATE_WINDOW_S.
+NOTIFY_RATE_LIMIT = env.int("NOTIFY_RATE_LIMIT", default=3)
+NOTIFY_RATE_WINDOW_S = env.int("NOTIFY_RATE_WINDOW_S", default=600)
+# queue: e-mail / SMS go out from the worker (django-q2), never from the gateway's writer;
+# inline: sent by the process that raised the alarm (single-process setups, tests).
+NOTIFY_DELIVERY = env.str("NOTIFY_DELIVERY", default="queue")
+NOTIFY_SITE_URL = env.str("NOTIFY_SITE_URL", default="")  # back-office links in e-mails
+
+
+# --- Gateway (manage.py run_gateway; command-line options override) ---------------------------
+def _protocol_map(name: str, default: dict, cast) -> dict:
+    """`gt06=5023,jt808=5015`: per-protocol values; fails loudly on a malformed entry."""
+    raw = env.str(name, default="")
+    values = dict(default)
+    for entry in filter(None, (e.strip() for e in raw.split(","))):
+        key, sep, value = entry.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            values[key.strip().lower()] = cast(value)
+        except ValueError:
+            msg = f"{name}: expected PROTO=VALUE pairs, got {entry!r}"
+            raise ImproperlyConfigured(msg) from None
+    return values
+
+
+GATEWAY_HOST = env.str("GATEWAY_HOST", default="127.0.0.1")
+GATEWAY_PORTS = _protocol_map("GATEWAY_PORTS", {"gt06": 5023, "jt808": 5015, "h02": 5013}, int)
+GATEWAY_IDLE_TIMEOUT = env.float("GATEWAY_IDLE_TIMEOUT", default=300.0)
+GATEWAY_IDLE_TIMEOUTS = _protocol_map("GATEWAY_IDLE_TIMEOUTS", {}, float)
+GATEWAY_MAX_BAD_FRAMES = env.int("GATEWAY_MAX_BAD_FRAMES", default=10)
+GATEWAY_BATCH_SIZE = env.int("GATEWAY_BATCH_SIZE", default=500)
+GATEWAY_BATCH_WAIT_MS = env.int("GATEWAY_BATCH_WAIT_MS", default=100)
+GATEWAY_SUBPACKAGE_TIMEOUT_S = env.float("GATEWAY_SUBPACKAGE_TIMEOUT_S", default=30.0)
+GATEWAY_STATUS_INTERVAL_S = env.float("GATEWAY_STATUS_INTERVAL_S", default=10.0)
+GATEWAY_STATS_LOG_INTERVAL_S = env.float("GATEWAY_STATS_LOG_INTERVAL_S", default=60.0)
+# Position hygiene (FEATURES.md T5)
+GATEWAY_FUTURE_TOLERANCE_S = env.int("GATEWAY_FUTURE_TOLERANCE_S", default=600)
+GATEWAY_MAX_IMPLIED_SPEED_KMH = env.float("GATEWAY_MAX_IMPLIED_SPEED_KMH", default=300.0)
+GATEWAY_DRIFT_RADIUS_M = env.float("GATEWAY_DRIFT_RADIUS_M", default=50.0)
 
 # --- Product ----------------------------------------------------------------------------------
 PLATFORM_TITLE = env.str("PLATFORM_TITLE", default="carloan")

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -19,9 +22,11 @@ from carloan.admin import (
     share_action,
     xlsx_export_action,
 )
-from devices import services
+from devices import commands, services
 from devices.models import (
     STATE_FIELDS,
+    Command,
+    CommandJob,
     DeletedDevice,
     Device,
     DeviceModel,
@@ -31,6 +36,8 @@ from devices.models import (
     WorkMode,
 )
 from devices.selectors import (
+    command_jobs_visible_to,
+    commands_visible_to,
     deleted_devices_visible_to,
     device_models_visible_to,
     devices_for_list,
@@ -148,6 +155,121 @@ def _move(request, queryset, data):
     }
 
 
+class SendCommandForm(BulkForm):
+    """The "send command" action's page: one command for every selected device."""
+
+    kind = forms.ChoiceField(label=_("command"), choices=commands.kind_choices)
+    params = forms.JSONField(
+        label=_("parameters"),
+        required=False,
+        initial=dict,
+        help_text=_(
+            'set report interval: {"seconds": 60} (5-65535); set work mode: {"mode": '
+            '"alarm_clock", "times": ["08:00", "20:00"]}, {"mode": "deep_sleep", "days": 7}, '
+            '{"mode": "realtime"} or {"mode": "vibration"}; the others take none.'
+        ),
+    )
+    defer_until_stopped = forms.BooleanField(
+        label=_("fuel cut: wait until the vehicle stops"),
+        required=False,
+        help_text=_(
+            "A fuel cut is refused while the vehicle was last over 20 km/h or its last position "
+            "is older than 5 minutes; with this box it waits instead and goes out once a fresh "
+            "position shows the vehicle standing."
+        ),
+    )
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind:
+            try:
+                data["params"] = commands.clean_params(kind, data.get("params"))
+            except ValueError as exc:
+                self.add_error("params", str(exc))
+        return data
+
+
+def _send_command(request, queryset, data):
+    """One device: that command (a refusal is shown as an error). Several: a broadcast whose
+    refused devices are failed rows of the job."""
+    devices = list(queryset)
+    kind, params, defer = data["kind"], data["params"], data["defer_until_stopped"]
+    if len(devices) == 1:
+        command = services.command_send(
+            device=devices[0], kind=kind, params=params, by=request.user, defer_until_stopped=defer
+        )
+        return _("Command “%(kind)s” queued for %(device)s.") % {
+            "kind": command.get_kind_display(),
+            "device": devices[0].identifier,
+        }
+    job = services.command_broadcast(
+        devices=devices, kind=kind, params=params, by=request.user, defer_until_stopped=defer
+    )
+    failed = job.commands.filter(status=Command.Status.FAILED).count()
+    return _(
+        "Broadcast #%(job)d: %(queued)d queued, %(failed)d refused (see the broadcast for why)."
+    ) % {"job": job.pk, "queued": len(devices) - failed, "failed": failed}
+
+
+class LimitedFormSet(BaseInlineFormSet):
+    """An inline showing its first `limit` rows only (a device's latest commands; a broadcast's
+    first devices, the outcome counts link to all of them)."""
+
+    limit = 20
+
+    def get_queryset(self):
+        return super().get_queryset()[: self.limit]
+
+
+class FirstHundredFormSet(LimitedFormSet):
+    limit = 100
+
+
+COMMAND_FIELDS = [
+    "created_at",
+    "kind",
+    "params",
+    "status",
+    "defer_until_stopped",
+    "created_by",
+    "sent_at",
+    "answered_at",
+    "reply_text",
+    "failure_reason",
+]
+
+
+class CommandInline(admin.TabularInline):
+    """Commands of a device, most recent first (read-only: commands are sent with the action)."""
+
+    model = Command
+    formset = LimitedFormSet
+    verbose_name = _("command")
+    verbose_name_plural = _("latest commands")
+    fields = COMMAND_FIELDS
+    readonly_fields = COMMAND_FIELDS
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("devices.view_command")
+
+
 def _devices_xlsx(queryset):
     from vehicles.exports import devices_xlsx
 
@@ -205,8 +327,18 @@ class DeviceAdmin(ScopedHistoryAdmin):
             description=_("Export selected devices to Excel"),
         ),
         share_action(_("Share selected devices with a user")),
+        bulk_form_action(
+            form_class=SendCommandForm,
+            apply=_send_command,
+            description=_("Send a command to the selected devices"),
+            permission="send_command",
+        ),
         "soft_delete",
     ]
+    inlines = [CommandInline]
+
+    def has_send_command_permission(self, request):
+        return request.user.has_perm(commands.SEND_PERMISSION)
 
     def visible_queryset(self, request):
         return devices_for_list(request.user)
@@ -285,3 +417,140 @@ class StockMoveAdmin(ReadOnlyAdmin):
 @admin.register(DeviceUserObjectPermission, site=admin_site)
 class DeviceUserObjectPermissionAdmin(ShareAdmin):
     pass
+
+
+class CommandStatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return Command.Status.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+@admin.register(Command, site=admin_site)
+class CommandAdmin(ReadOnlyAdmin):
+    """Every command to the devices the user sees; written by the command services only."""
+
+    list_display = [
+        "created_at",
+        "device",
+        "kind",
+        "params",
+        "status",
+        "created_by",
+        "sent_at",
+        "answered_at",
+        "outcome",
+        "job",
+    ]
+    list_filter = [CommandStatusFilter, "kind", "defer_until_stopped"]
+    search_fields = ["device__identifier"]
+    date_hierarchy = "created_at"
+    fields = [
+        "device",
+        "job",
+        *COMMAND_FIELDS,
+        "expires_at",
+        "serial",
+        "match_key",
+    ]
+    readonly_fields = fields
+    actions = ["cancel"]
+
+    def visible_queryset(self, request):
+        return commands_visible_to(request.user)
+
+    @admin.display(description=_("reply / reason"))
+    def outcome(self, obj):
+        return obj.failure_reason or obj.reply_text or "-"
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm(commands.SEND_PERMISSION)
+
+    @admin.action(description=_("Cancel the selected queued commands"), permissions=["cancel"])
+    def cancel(self, request, queryset):
+        count = 0
+        for command in queryset.filter(status=Command.Status.QUEUED):
+            services.command_cancel(command=command, by=request.user)
+            count += 1
+        self.message_user(
+            request,
+            ngettext("%d command cancelled.", "%d commands cancelled.", count) % count,
+            messages.SUCCESS,
+        )
+
+
+class JobCommandInline(CommandInline):
+    """The per-device outcome of a broadcast (only the devices the user sees)."""
+
+    formset = FirstHundredFormSet
+    verbose_name_plural = _("commands (the first 100 devices)")
+    fields = ["device", "status", "sent_at", "answered_at", "reply_text", "failure_reason"]
+    readonly_fields = fields
+    ordering = ["device__identifier"]
+
+    def get_queryset(self, request):
+        return commands_visible_to(request.user).order_by("device__identifier")
+
+
+@admin.register(CommandJob, site=admin_site)
+class CommandJobAdmin(ReadOnlyAdmin):
+    """Broadcasts (群发) with their commands counted by outcome."""
+
+    list_display = [
+        "created_at",
+        "kind",
+        "params",
+        "created_by",
+        "customer",
+        "n_total",
+        "n_queued",
+        "n_sent",
+        "n_acked",
+        "n_failed",
+        "n_expired",
+    ]
+    list_filter = ["kind"]
+    date_hierarchy = "created_at"
+    fields = ["kind", "params", "defer_until_stopped", "customer", "created_by", "created_at"]
+    readonly_fields = fields
+    inlines = [JobCommandInline]
+
+    def visible_queryset(self, request):
+        return command_jobs_visible_to(request.user)
+
+    def _count(self, obj, status: str):
+        value = getattr(obj, f"n_{status}")
+        if not value:
+            return value
+        url = reverse("admin:devices_command_changelist")
+        return format_html(
+            '<a href="{}?job__id__exact={}&status={}">{}</a>', url, obj.pk, status, value
+        )
+
+    @admin.display(description=_("devices"), ordering="n_total")
+    def n_total(self, obj):
+        return obj.n_total
+
+    @admin.display(description=_("queued"), ordering="n_queued")
+    def n_queued(self, obj):
+        return self._count(obj, Command.Status.QUEUED)
+
+    @admin.display(description=_("sent"), ordering="n_sent")
+    def n_sent(self, obj):
+        return self._count(obj, Command.Status.SENT)
+
+    @admin.display(description=_("acknowledged"), ordering="n_acked")
+    def n_acked(self, obj):
+        return self._count(obj, Command.Status.ACKED)
+
+    @admin.display(description=_("failed"), ordering="n_failed")
+    def n_failed(self, obj):
+        return self._count(obj, Command.Status.FAILED)
+
+    @admin.display(description=_("expired"), ordering="n_expired")
+    def n_expired(self, obj):
+        return self._count(obj, Command.Status.EXPIRED)

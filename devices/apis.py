@@ -1,12 +1,15 @@
-"""REST API of devices: inventory CRUD with last-known state, and stock moves."""
+"""REST API of devices: inventory CRUD with last-known state, stock moves, and downlink
+commands (`/api/v1/commands/`)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -14,10 +17,22 @@ from accounts.apis import ActionPermissions, object_for_change, request_user
 from accounts.models import Customer
 from accounts.selectors import customers_visible_to
 from carloan.identifiers import normalize_plate
-from devices.models import Device, DeviceKind
+from devices import commands
+from devices.models import Command, Device, DeviceKind
 from devices.protocols import normalize_identifier, protocol_choices
-from devices.selectors import device_models_visible_to, devices_for_list, devices_visible_to
-from devices.services import device_create, device_soft_delete, device_update, devices_move
+from devices.selectors import (
+    commands_visible_to,
+    device_models_visible_to,
+    devices_for_list,
+    devices_visible_to,
+)
+from devices.services import (
+    command_send,
+    device_create,
+    device_soft_delete,
+    device_update,
+    devices_move,
+)
 
 
 class DeviceFilter(filters.FilterSet):
@@ -262,3 +277,138 @@ class DeviceViewSet(viewsets.GenericViewSet):
             devices=devices, to_customer=data["to_customer"], by=user, note=data["note"]
         )
         return Response({"moved": moved})
+
+
+# --- Commands (T3) ------------------------------------------------------------------------------
+class CommandFilter(filters.FilterSet):
+    imei = filters.CharFilter(
+        field_name="device__identifier",
+        lookup_expr="startswith",
+        help_text=_("Device id (IMEI / terminal id), whole or its first digits."),
+    )
+    status = filters.ChoiceFilter(choices=Command.Status.choices)
+    kind = filters.ChoiceFilter(choices=commands.kind_choices)
+    job = filters.NumberFilter(field_name="job", help_text=_("Broadcast id."))
+
+    class Meta:
+        model = Command
+        fields = ["imei", "status", "kind", "job"]
+
+
+# "kind" is a common field name: an enum of another choice set under the same name would make
+# drf-spectacular's enum component names collide, so the kinds are listed in the description.
+@extend_schema_field(
+    {"type": "string", "description": "One of: " + ", ".join(commands.KINDS) + "."}
+)
+class CommandKindField(serializers.ChoiceField):
+    pass
+
+
+@extend_schema_field({"type": "string", "enum": list(Command.Status.values)})
+class CommandStatusField(serializers.ChoiceField):
+    pass
+
+
+class CommandOutputSerializer(serializers.ModelSerializer):
+    """A command and where it stands: queued, sent, acked (with the device's reply), failed
+    (with the reason) or expired."""
+
+    imei = serializers.CharField(source="device.identifier")
+    kind = CommandKindField(choices=commands.kind_choices())
+    status = CommandStatusField(choices=Command.Status.choices)
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Command
+        fields = [
+            "id",
+            "device",
+            "imei",
+            "kind",
+            "params",
+            "status",
+            "defer_until_stopped",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "sent_at",
+            "answered_at",
+            "reply_text",
+            "failure_reason",
+            "job",
+        ]
+        read_only_fields = fields
+
+
+class CommandInputSerializer(serializers.Serializer):
+    device = serializers.IntegerField(
+        min_value=1, required=False, help_text=_("Device id (or give `imei`).")
+    )
+    imei = serializers.CharField(
+        max_length=20, required=False, help_text=_("Device IMEI / terminal id (or give `device`).")
+    )
+    kind = CommandKindField(choices=commands.kind_choices())
+    params = serializers.JSONField(
+        required=False,
+        default=dict,
+        help_text=_('set_interval: {"seconds": 60}; set_mode: {"mode": "deep_sleep", "days": 7}.'),
+    )
+    defer_until_stopped = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_("Fuel cut only: wait until a fresh position shows the vehicle standing."),
+    )
+    expires_in_s = serializers.IntegerField(
+        required=False,
+        min_value=60,
+        max_value=31 * 24 * 3600,
+        help_text=_("Seconds the command may wait for its device (default one day)."),
+    )
+
+    def validate(self, data):
+        if ("device" in data) == ("imei" in data):
+            raise serializers.ValidationError(_("Give either `device` or `imei`."))
+        return data
+
+
+class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Downlink commands to the caller's devices. POST queues one: the gateway sends it when the
+    device is connected. Refusals (unsupported by the device's protocol, bad parameters, unsafe
+    fuel cut) answer 400 with the reason; a fuel cut without its permission 403; a device the
+    caller cannot see 404."""
+
+    filterset_class = CommandFilter
+    lookup_value_regex = r"\d+"
+    serializer_class = CommandOutputSerializer
+
+    def get_queryset(self):
+        return commands_visible_to(self.request.user)
+
+    def get_serializer_class(self):
+        return CommandInputSerializer if self.action == "create" else CommandOutputSerializer
+
+    @extend_schema(request=CommandInputSerializer, responses={201: CommandOutputSerializer})
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        visible = devices_visible_to(request.user)
+        if "device" in data:
+            device = visible.filter(pk=data["device"]).first()
+        else:
+            device = visible.filter(identifier=normalize_identifier(data["imei"])).first()
+        if device is None:
+            raise Http404(_("That device does not exist."))
+        seconds = data.get("expires_in_s")
+        command = command_send(
+            device=device,
+            kind=data["kind"],
+            params=data["params"],
+            by=request.user,
+            defer_until_stopped=data["defer_until_stopped"],
+            expires_in=dt.timedelta(seconds=seconds) if seconds is not None else None,
+        )
+        return Response(
+            CommandOutputSerializer(self.get_queryset().get(pk=command.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )

@@ -10,9 +10,10 @@ from guardian.models import UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Customer
+from carloan.errors import InvalidTransition
 from carloan.softdelete import SoftDeleteModel
 from carloan.validators import validate_iccid, validate_mobile
-from devices import work_modes
+from devices import commands, work_modes
 from devices.protocols import PROTOCOLS, normalize_identifier, protocol_choices
 
 
@@ -305,3 +306,132 @@ class DeletedDevice(Device):
         default_manager_name = "deleted_objects"
         verbose_name = _("deleted device")
         verbose_name_plural = _("recycle bin: devices")
+
+
+class CommandJob(models.Model):
+    """A command broadcast (群发, T3 / V4): one kind and parameters for many devices, one Command
+    per device with its own outcome. Scoped by the customer of the user who sent it."""
+
+    kind = models.CharField(_("command"), max_length=30, choices=commands.kind_choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    defer_until_stopped = models.BooleanField(_("wait until the vehicle stops"), default=False)
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The customer of the user who sent it."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sent by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("command broadcast")
+        verbose_name_plural = _("command broadcasts")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class Command(models.Model):
+    """One downlink command to one device (T3): queued until the device is connected, sent,
+    then acked or failed by its reply (or its silence); expired if never sent in time."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENT = "sent", _("sent")
+        ACKED = "acked", _("acknowledged")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
+
+    # Who may move a command where; only services call transition_to() (STYLE.md).
+    TRANSITIONS: dict[str, set[str]] = {
+        Status.QUEUED: {Status.SENT, Status.FAILED, Status.EXPIRED},
+        # -> queued: claimed, but the connection closed before the frame was written.
+        Status.SENT: {Status.ACKED, Status.FAILED, Status.QUEUED},
+        Status.ACKED: set(),
+        Status.FAILED: set(),
+        Status.EXPIRED: set(),
+    }
+
+    device = models.ForeignKey(
+        Device, verbose_name=_("device"), on_delete=models.CASCADE, related_name="commands"
+    )
+    job = models.ForeignKey(
+        CommandJob,
+        verbose_name=_("broadcast"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="commands",
+    )
+    kind = models.CharField(_("command"), max_length=30, choices=commands.kind_choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    defer_until_stopped = models.BooleanField(
+        _("wait until the vehicle stops"),
+        default=False,
+        help_text=_("Fuel cut only: sent once a fresh position shows the vehicle standing."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sent by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    # The reference number on the wire (GT06 server flag, JT808 serial) and the key the
+    # device's reply is matched on (devices.commands).
+    serial = models.PositiveBigIntegerField(_("serial"), null=True, blank=True)
+    match_key = models.CharField(_("reply match key"), max_length=64, blank=True)
+    reply_text = models.CharField(_("reply"), max_length=300, blank=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=300, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("command")
+        verbose_name_plural = _("commands")
+        ordering = ["-created_at", "-id"]
+        permissions = [("send_fuel_cut", _("Can send fuel cut commands"))]
+        indexes = [
+            # The gateway's claim (queued) and the expiry scan (queued / sent by time).
+            models.Index(fields=["status", "expires_at"], name="command_status_expires"),
+            models.Index(fields=["status", "sent_at"], name="command_status_sent"),
+            # Reply matching and the device page.
+            models.Index(fields=["device", "status"], name="command_device_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    def can_transition(self, to: str) -> bool:
+        return to in self.TRANSITIONS.get(self.status, set())
+
+    def transition_to(self, to: str) -> None:
+        if not self.can_transition(to):
+            raise InvalidTransition(
+                _("A command cannot go from %(from)s to %(to)s.") % {"from": self.status, "to": to}
+            )
+        self.status = to
+
+    @property
+    def is_final(self) -> bool:
+        return not self.TRANSITIONS.get(self.status)

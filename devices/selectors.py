@@ -60,3 +60,45 @@ def stock_moves_visible_to(user) -> QuerySet[StockMove]:
     qs = StockMove.objects.select_related("device", "from_customer", "to_customer", "moved_by")
     q_from, q_to = subtree_q(user, "from_customer"), subtree_q(user, "to_customer")
     return qs if q_from is None else qs.filter(q_from | q_to)
+
+
+# --- Commands (T3) ------------------------------------------------------------------------------
+def commands_visible_to(user) -> QuerySet:
+    """Commands to the live devices the user sees (subtree + devices shared with them)."""
+    from accounts.selectors import subtree_q
+    from devices.models import Command
+
+    qs = Command.objects.select_related("device", "created_by", "job").filter(
+        device__deleted_at__isnull=True
+    )
+    q = subtree_q(user, "device__customer")
+    if q is None:
+        return qs
+    if user.is_authenticated and user.is_active:
+        shared = list(
+            DeviceUserObjectPermission.objects.filter(
+                user_id=user.pk, permission__codename="view_device"
+            ).values_list("content_object_id", flat=True)
+        )
+        if shared:
+            q |= Q(device_id__in=shared)
+    return qs.filter(q)
+
+
+def command_jobs_visible_to(user) -> QuerySet:
+    """Broadcasts sent from the user's subtree, with their commands counted by outcome."""
+    from django.db.models import Count
+
+    from accounts.selectors import scope
+    from devices.models import Command, CommandJob
+
+    counts = {
+        f"n_{status}": Count("commands", filter=Q(commands__status=status))
+        for status in Command.Status.values
+    }
+    return scope(
+        CommandJob.objects.select_related("created_by", "customer").annotate(
+            n_total=Count("commands"), **counts
+        ),
+        user,
+    )

@@ -27,6 +27,7 @@ from django.db.models import FloatField, Func, OuterRef, Subquery
 from django.db.models.base import ModelState
 from django.utils import timezone
 
+from carloan import realtime
 from devices.models import Device
 from gateway import hygiene
 from gateway.hygiene import DEFAULT_CONFIG, HygieneConfig, LastFix
@@ -85,7 +86,8 @@ class BatchResult:
     stored: int = 0
     rejected: list[tuple[Any, str]] = field(default_factory=list)  # (token, reason) per fix
     acks: list[Any] = field(default_factory=list)  # tokens that may be acked now
-    positions: list[Position] = field(default_factory=list)  # saved rows, for the alarm engine
+    positions: list[Position] = field(default_factory=list)  # saved rows
+    alarms: list[int] = field(default_factory=list)  # alarms the engine raised in this batch
     devices_updated: int = 0
 
 
@@ -174,7 +176,11 @@ def _x(column: str) -> Func:
 
 
 def ingest_batch(
-    items: list[Inbound], *, now: dt.datetime | None = None, config: HygieneConfig = DEFAULT_CONFIG
+    items: list[Inbound],
+    *,
+    now: dt.datetime | None = None,
+    config: HygieneConfig = DEFAULT_CONFIG,
+    engine: Any = None,
 ) -> BatchResult:
     """Store a batch in one transaction: hygiene, bulk insert of the kept fixes (each with the
     vehicle its device is mounted on now), each device's last-known state written once.
@@ -182,7 +188,10 @@ def ingest_batch(
     Every item is in `acks` once this returns (the transaction committed), including frames whose
     fixes were dropped as duplicates or rejected: resending them would change nothing. Fixes not
     stored are listed in `rejected` with the reason. Must not run inside an outer transaction
-    that could still roll back (the caller acks on return)."""
+    that could still roll back (the caller acks on return).
+
+    `engine` (an `alarms.engine.Engine`) evaluates the stored fixes and the devices' alarm codes
+    in the same transaction: an alarm exists exactly when the fix that raised it does."""
     from vehicles.models import DeviceBinding
 
     now = now or timezone.now()
@@ -223,6 +232,8 @@ def ingest_batch(
         )
         states = {pk: _DeviceState(d) for pk, d in devices.items()}
         rows: list[Position] = []
+        engine_fixes: list[Any] = []
+        engine_alarms: list[Any] = []
         for item in items:
             state = states.get(item.device_id)
             message = item.message
@@ -231,9 +242,11 @@ def ingest_batch(
                 continue
             state.seen(item.received_at)
             state.status(message)  # frame-level state (status / heartbeat / alarm frames)
+            vehicle_id = devices[item.device_id]["vehicle_id"]
+            if engine is not None and message.alarms and _realtime(message):
+                engine_alarms.append(_engine_alarm(item, vehicle_id))
             if not message.positions:
                 continue
-            vehicle_id = devices[item.device_id]["vehicle_id"]
             for pos in message.positions:
                 key = _key(item.device_id, pos.fix_time, pos.lat, pos.lon)
                 if key in seen:
@@ -246,6 +259,8 @@ def ingest_batch(
                 seen.add(key)
                 rows.append(_position_row(item, pos, vehicle_id, verdict.flags))
                 state.fix(pos, verdict.flags)
+                if engine is not None:
+                    engine_fixes.append(_engine_fix(item, pos, vehicle_id, verdict.flags))
         if rows:
             if connection.vendor == "postgresql":
                 _copy_positions(rows)
@@ -256,8 +271,47 @@ def ingest_batch(
         if states:
             _write_states([states[pk] for pk in sorted(states)])
         result.devices_updated = len(states)
+        # Live feed: pushed after the commit from the feed's own thread; never fails the batch.
+        realtime.ingest_committed(rows, [(devices[pk], s.values) for pk, s in states.items()])
+        if engine is not None and (engine_fixes or engine_alarms):
+            result.alarms = engine.process(engine_fixes, engine_alarms, now=now).raised
     result.acks = [item.token for item in items]
     return result
+
+
+def _engine_fix(item: Inbound, pos: m.Position, vehicle_id: int | None, flags: tuple) -> Any:
+    from alarms.engine import PositionInput
+
+    return PositionInput(
+        device_id=item.device_id,
+        vehicle_id=vehicle_id,
+        fix_time=pos.fix_time,
+        lat=pos.lat,
+        lon=pos.lon,
+        valid=pos.valid,
+        realtime=pos.realtime,
+        speed_kmh=pos.speed_kmh,
+        acc=pos.acc,
+        source=pos.source,
+        flags=tuple(flags),
+        alarms=tuple(pos.alarms),
+    )
+
+
+def _realtime(message: m.Message) -> bool:
+    """Alarm codes count as "now" unless every fix of the frame is a blind-area re-upload."""
+    return not message.positions or any(pos.realtime for pos in message.positions)
+
+
+def _engine_alarm(item: Inbound, vehicle_id: int | None) -> Any:
+    from alarms.engine import DeviceAlarmInput
+
+    return DeviceAlarmInput(
+        device_id=item.device_id,
+        vehicle_id=vehicle_id,
+        at=item.received_at,
+        codes=tuple(item.message.alarms),
+    )
 
 
 _POSITION_COLUMNS = [f for f in Position._meta.concrete_fields if not f.primary_key]

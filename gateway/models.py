@@ -1,4 +1,5 @@
-"""What the gateway stores: positions (high volume, no per-row history) and unknown devices."""
+"""What the gateway stores: positions (high volume, no per-row history), unknown devices and
+the gateway processes' status."""
 
 from __future__ import annotations
 
@@ -117,3 +118,42 @@ class UnknownDevice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identifier} ({self.protocol})"
+
+
+class GatewayStatus(models.Model):
+    """What one `run_gateway` process reports about itself every few seconds: listeners and
+    per-protocol counters (`gateway.server.ProtocolStats`). Shown on the operators' status page;
+    a row not refreshed for a while is a gateway that stopped or hung."""
+
+    name = models.CharField(_("process"), max_length=100, unique=True)  # host:pid
+    host = models.CharField(_("host"), max_length=100)
+    ports = models.JSONField(_("ports"), default=dict)
+    started_at = models.DateTimeField(_("started"))
+    updated_at = models.DateTimeField(_("updated"), db_index=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    connections = models.PositiveIntegerField(_("connections"), default=0)
+    sessions = models.PositiveIntegerField(_("devices online"), default=0)
+    queue_depth = models.PositiveIntegerField(_("writer queue"), default=0)
+    rss_mb = models.FloatField(_("memory (MB)"), null=True, blank=True)
+    # {protocol: {counter: total}} since the process started, and the same as rates per second
+    # over the last interval.
+    counters = models.JSONField(_("counters"), default=dict)
+    rates = models.JSONField(_("rates per second"), default=dict)
+
+    class Meta:
+        verbose_name = _("gateway status")
+        verbose_name_plural = _("gateway status")
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeviceDrop(Device):
+    """Devices whose frames the gateway dropped (bad checksum, malformed, garbage): the
+    operators' view of `Device.frames_dropped` / `last_drop_reason`."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("device with dropped frames")
+        verbose_name_plural = _("devices with dropped frames")

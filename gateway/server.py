@@ -17,8 +17,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
+import datetime as dt
+import functools
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,11 +34,15 @@ from typing import Any
 from django.db import connections
 from django.utils import timezone
 
+from devices import commands as device_commands
+from devices import services as device_services
 from devices.protocols import PROTOCOLS
 from gateway import services
+from gateway.hygiene import DEFAULT_CONFIG as DEFAULT_HYGIENE
+from gateway.hygiene import HygieneConfig
 from gateway.ingest import BatchResult, Inbound, ingest_batch
 from gateway.protocols import messages as m
-from gateway.protocols.messages import FrameError
+from gateway.protocols.messages import ChecksumError, FrameError
 
 logger = logging.getLogger("carloan.gateway")
 
@@ -43,6 +52,22 @@ MAX_BAD_FRAMES = 10  # bad frames in a row that close a connection
 MAX_BUFFER = 64 * 1024  # bytes held for an incomplete frame: more is not a tracker
 MAX_AUTH_FAILURES = 3  # JT808 wrong auth codes before the connection is closed
 READ_SIZE = 64 * 1024
+SUBPACKAGE_TIMEOUT = 30.0  # seconds to wait for the missing parts of a JT808 message
+SUBPACKAGE_RESENDS = 2  # 0x8003 resend requests before an incomplete message is dropped
+MAX_SUBPACKAGE_BYTES = 256 * 1024  # a reassembled body larger than this is not a tracker's
+MAX_PENDING_SUBPACKAGES = 8  # incomplete messages held per connection
+STATUS_INTERVAL = 10.0  # seconds between status rows (admin status page)
+STATS_LOG_INTERVAL = 60.0  # seconds between the per-protocol counter log lines
+# Per-protocol counters (totals since start; rates are derived per interval).
+COUNTERS = (
+    "connections",  # accepted
+    "frames",  # decoded frames
+    "bad_frames",  # dropped: checksum, malformed, garbage, incomplete sub-packages
+    "positions",  # fixes received from known devices
+    "acked",  # position frames acked after their commit
+    "unknown",  # connections refused: unknown device
+    "closed_bad",  # connections closed for bad frames in a row
+)
 
 # JT808 0x8100 results.
 JT808_TERMINAL_UNKNOWN = 4
@@ -64,9 +89,56 @@ class GatewayConfig:
     max_buffer: int = MAX_BUFFER
     batch_size: int = 500
     batch_wait: float = 0.1  # seconds
+    hygiene: HygieneConfig = DEFAULT_HYGIENE
+    subpackage_timeout: float = SUBPACKAGE_TIMEOUT
+    status_interval: float = STATUS_INTERVAL
+    stats_log_interval: float = STATS_LOG_INTERVAL
+    alarms: bool = True  # run the alarm engine inside each batch
+    commands: bool = True  # send queued downlink commands, match their replies, expire them
+    command_poll_interval: float = 1.0  # seconds between claims of newly queued commands
+    command_expire_interval: float = 30.0  # seconds between expiry / reply-timeout scans
 
     def timeout_for(self, protocol: str) -> float:
         return self.idle_timeouts.get(protocol, self.idle_timeout)
+
+
+def config_from_settings(**overrides: Any) -> GatewayConfig:
+    """The gateway's configuration from Django settings (`GATEWAY_*`, see .env.example);
+    command-line options override."""
+    from django.conf import settings
+
+    hygiene = HygieneConfig(
+        future_tolerance=dt.timedelta(seconds=settings.GATEWAY_FUTURE_TOLERANCE_S),
+        max_implied_speed_kmh=settings.GATEWAY_MAX_IMPLIED_SPEED_KMH,
+        drift_radius_m=settings.GATEWAY_DRIFT_RADIUS_M,
+    )
+    values: dict[str, Any] = {
+        "host": settings.GATEWAY_HOST,
+        "ports": dict(settings.GATEWAY_PORTS),
+        "idle_timeouts": dict(settings.GATEWAY_IDLE_TIMEOUTS),
+        "idle_timeout": settings.GATEWAY_IDLE_TIMEOUT,
+        "max_bad_frames": settings.GATEWAY_MAX_BAD_FRAMES,
+        "batch_size": settings.GATEWAY_BATCH_SIZE,
+        "batch_wait": settings.GATEWAY_BATCH_WAIT_MS / 1000,
+        "hygiene": hygiene,
+        "subpackage_timeout": settings.GATEWAY_SUBPACKAGE_TIMEOUT_S,
+        "status_interval": settings.GATEWAY_STATUS_INTERVAL_S,
+        "stats_log_interval": settings.GATEWAY_STATS_LOG_INTERVAL_S,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return GatewayConfig(**values)
+
+
+def _rss_mb() -> float | None:
+    """Resident memory of this process (Linux), for the status page."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,6 +300,20 @@ def issue_auth_code(*, device_pk: int) -> str:
     return services.device_auth_code(device=Device.all_objects.get(pk=device_pk))
 
 
+@dataclass
+class _Parts:
+    """The parts of one sub-packaged JT808 message received so far."""
+
+    msg_id: int
+    total: int
+    first_serial: int
+    template: m.Message  # a part: device id, version, protocol version for the reassembly
+    deadline: float
+    parts: dict[int, bytes] = field(default_factory=dict)
+    size: int = 0
+    resends: int = 0
+
+
 class Connection:
     """One device connection: its buffer, its session state and its read loop (`step`)."""
 
@@ -255,6 +341,15 @@ class Connection:
         self.server_serial = 0
         self.closed = False
         self.close_reason = ""
+        self.stats = gateway.stats[protocol]
+        self.stats["connections"] += 1
+        self.last_read = time.monotonic()
+        self.tz_offset = 0  # minutes east of UTC the device's clock runs on (GT06 login)
+        self.subpackages: dict[tuple[int, int], _Parts] = {}
+        self._prefetched: DeviceInfo | None = None  # looked up to decode a lenient first frame
+        # H02 binary frames have no length field: once one decoded, the device's length is known
+        # (guessing per frame can cut a 45-byte frame whose 33rd byte happens to be '$' or '*').
+        self.split_options: dict[str, int] = {}
 
     # -- output --
     def write(self, data: bytes | None) -> None:
@@ -295,20 +390,28 @@ class Connection:
         """Read once, handle every whole frame. False: the connection is done."""
         if self.closed:
             return False
-        timeout = self.gateway.config.timeout_for(self.protocol)
+        idle = self.gateway.config.timeout_for(self.protocol)
+        timeout = max(0.0, self.last_read + idle - time.monotonic())
+        if self.subpackages:
+            next_due = min(p.deadline for p in self.subpackages.values())
+            timeout = min(timeout, max(0.0, next_due - time.monotonic()))
         try:
             data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
         except TimeoutError:
-            self.close("idle timeout")
-            return False
+            if time.monotonic() - self.last_read >= idle:
+                self.close("idle timeout")
+                return False
+            await self._subpackages_due()  # not idle: a sub-package deadline passed
+            return not self.closed
         except (ConnectionError, OSError):
             self.close("connection error")
             return False
         if not data:
             self.close("closed by peer")
             return False
+        self.last_read = time.monotonic()
         self.buffer += data
-        frames, self.buffer, discarded = self.codec.split_frames(self.buffer)
+        frames, self.buffer, discarded = self.codec.split_frames(self.buffer, **self.split_options)
         if discarded:
             await self._bad("garbage")
         for frame in frames:
@@ -318,9 +421,15 @@ class Connection:
             try:
                 messages = self.codec.decode(frame, lenient=lenient)
             except FrameError as exc:
-                await self._bad(str(exc))
-                continue
+                first = await self._lenient_first_frame(frame, exc)
+                if first is None:
+                    await self._bad(str(exc))
+                    continue
+                messages = first
             self.bad_in_row = 0
+            self.stats["frames"] += 1
+            if self.protocol == "h02" and frame[:1] == b"$" and not self.split_options:
+                self.split_options = {"binary_length": len(frame)}
             for msg in messages:
                 await self._handle(msg)
                 if self.closed:
@@ -332,9 +441,29 @@ class Connection:
             return False
         return True
 
+    async def _lenient_first_frame(self, frame: bytes, exc: FrameError) -> list[m.Message] | None:
+        """A bad checksum before the device is known: decode it leniently to learn who sent it,
+        and accept it if that device's model is marked lenient (its checksums are known to be
+        wrong). Anything else stays a bad frame."""
+        if self.device is not None or not isinstance(exc, ChecksumError):
+            return None
+        try:
+            messages = self.codec.decode(frame, lenient=True)
+        except FrameError:
+            return None
+        identifier = next((msg.device_id for msg in messages if msg.device_id), None)
+        if not identifier:
+            return None
+        device = await self.gateway.db(lookup_device, protocol=self.protocol, identifier=identifier)
+        if device is None or not device.lenient:
+            return None
+        self._prefetched = device
+        return messages
+
     async def _bad(self, reason: str) -> None:
         self.bad_in_row += 1
         self.bad_total += 1
+        self.stats["bad_frames"] += 1
         if self.device is not None:
             self.gateway.writer.call(
                 services.device_frames_dropped, device_id=self.device.pk, reason=reason
@@ -342,14 +471,19 @@ class Connection:
         else:
             self.bad_unreported += 1
         if self.bad_in_row >= self.gateway.config.max_bad_frames:
+            self.stats["closed_bad"] += 1
             self.close(f"{self.bad_in_row} bad frames in a row")
 
     async def _identify(self, msg: m.Message) -> bool:
         """Bind the connection to a known device; refuse and record an unknown one."""
         identifier = msg.device_id or ""
         db = self.gateway.db
-        device = await db(lookup_device, protocol=self.protocol, identifier=identifier)
+        device = self._prefetched
+        self._prefetched = None
+        if device is None or device.identifier != identifier:
+            device = await db(lookup_device, protocol=self.protocol, identifier=identifier)
         if device is None:
+            self.stats["unknown"] += 1
             await db(
                 services.unknown_device_seen,
                 protocol=self.protocol,
@@ -392,18 +526,135 @@ class Connection:
         device = self.device
         if device is None:  # pragma: no cover - _identify set it or returned False
             return
+        ack_for = msg  # the frame the device waits an answer for
+        if "subpackage" in msg.extra:
+            whole = await self._subpackage(msg)
+            if whole is None:
+                return
+            msg = whole
+        reply = device_commands.reply_of(msg)
+        if reply is not None:  # a downlink command's answer (devices.services, T3)
+            self.gateway.writer.call(
+                device_services.command_reply_record,
+                device_id=device.pk,
+                reply=reply,
+                now=timezone.now(),
+            )
+        if msg.type == m.LOGIN and "tz_offset_min" in msg.extra:
+            self.tz_offset = int(msg.extra["tz_offset_min"])
         if msg.positions:
+            if self.tz_offset:
+                msg = self._to_utc(msg)
+            self.stats["positions"] += len(msg.positions)
             # Acked only after the commit: the token carries the ack bytes.
-            token = (self, self.reply(msg))
+            token = (self, self.reply(ack_for))
             self.gateway.writer.submit(
                 Inbound(device_id=device.pk, message=msg, received_at=timezone.now(), token=token)
             )
             return
-        self.write(self.reply(msg))
+        self.write(self.reply(ack_for))
         if msg.type in _STATE_TYPES or msg.alarms:
             self.gateway.writer.submit(
                 Inbound(device_id=device.pk, message=msg, received_at=timezone.now())
             )
+
+    def _to_utc(self, msg: m.Message) -> m.Message:
+        """The device's clock runs on local time (its login said so): fix times to UTC."""
+        shift = dt.timedelta(minutes=self.tz_offset)
+        positions = tuple(
+            dataclasses.replace(pos, fix_time=pos.fix_time - shift) for pos in msg.positions
+        )
+        return dataclasses.replace(msg, positions=positions)
+
+    # -- JT808 sub-packages --
+    async def _subpackage(self, part: m.Message) -> m.Message | None:
+        """Keep one part; the whole message once every part arrived (parts are acked one by
+        one, the completing part's ack waits for the whole message like any other frame)."""
+        info = part.extra["subpackage"]
+        msg_id, total, index = info["msg_id"], info["total"], info["index"]
+        key = (msg_id, info["first_serial"])
+        pending = self.subpackages.get(key)
+        if pending is None:
+            # A part resent after a 0x8003 may carry a new serial: same message, same total.
+            pending = next(
+                (
+                    p
+                    for p in self.subpackages.values()
+                    if p.msg_id == msg_id and p.total == total and index not in p.parts
+                ),
+                None,
+            )
+        if pending is None:
+            if len(self.subpackages) >= MAX_PENDING_SUBPACKAGES:
+                oldest = min(self.subpackages, key=lambda k: self.subpackages[k].deadline)
+                del self.subpackages[oldest]
+                await self._bad("too many incomplete sub-packaged messages")
+            pending = _Parts(msg_id, total, info["first_serial"], part, 0.0)
+            self.subpackages[key] = pending
+        timeout = self.gateway.config.subpackage_timeout
+        pending.deadline = time.monotonic() + timeout
+        body = info["body"]
+        pending.size += len(body) - len(pending.parts.get(index, b""))
+        pending.parts[index] = body
+        if pending.size > MAX_SUBPACKAGE_BYTES:
+            self._subpackage_forget(pending)
+            await self._bad("sub-packaged message too large")
+            return None
+        whole = self.codec.reassemble(pending.parts, total)
+        if whole is None:
+            self.write(self.reply(part))
+            if index == total:  # the last part came and some are missing: ask for them now
+                self._request_resend(pending)
+            return None
+        self._subpackage_forget(pending)
+        template = pending.template
+        try:
+            return self.codec.decode_body(
+                msg_id,
+                whole,
+                device_id=template.device_id or "",
+                serial=pending.first_serial,
+                version=template.extra.get("version", 2013),
+                protocol_version=template.extra.get("protocol_version"),
+            )
+        except FrameError as exc:
+            self.write(self.reply(part))
+            await self._bad(f"reassembled 0x{msg_id:04x}: {exc}")
+            return None
+
+    def _subpackage_forget(self, pending: _Parts) -> None:
+        for key, value in list(self.subpackages.items()):
+            if value is pending:
+                del self.subpackages[key]
+
+    def _request_resend(self, pending: _Parts) -> None:
+        missing = self.codec.missing(pending.parts, pending.total)
+        template = pending.template
+        pending.resends += 1
+        try:
+            request = self.codec.encode_resend_request(
+                template.device_id or "",
+                self._next_serial(),
+                pending.first_serial,
+                missing[:255],
+                version2019=template.extra.get("version") == 2019,
+                protocol_version=template.extra.get("protocol_version", 1),
+            )
+        except ValueError:
+            logger.warning("%s %s: no resend request", self.protocol, self.remote, exc_info=True)
+            return
+        self.write(request)
+
+    async def _subpackages_due(self) -> None:
+        """Deadlines passed: ask again for the missing parts, or give the message up."""
+        now = time.monotonic()
+        for pending in [p for p in self.subpackages.values() if p.deadline <= now]:
+            if pending.resends < SUBPACKAGE_RESENDS:
+                pending.deadline = now + self.gateway.config.subpackage_timeout
+                self._request_resend(pending)
+            else:
+                self._subpackage_forget(pending)
+                await self._bad(f"sub-packaged 0x{pending.msg_id:04x} incomplete")
 
     async def _jt808_session(self, msg: m.Message) -> bool:
         """Register / auth handshake. True: carry on with the message."""
@@ -419,6 +670,7 @@ class Connection:
             if device.auth_code and msg.text == device.auth_code:
                 self.authenticated = True
                 self.write(self.reply(msg, result=JT808_OK))
+                self.gateway._commands_connected(device.pk)
                 self.gateway.writer.submit(
                     Inbound(device_id=device.pk, message=msg, received_at=timezone.now())
                 )
@@ -447,14 +699,38 @@ class Gateway:
             raise ValueError(f"unknown protocols: {', '.join(sorted(unknown))}")
         self.codecs = {p: PROTOCOLS[p].load_codec() for p in self.config.ports}
         self.writer = BatchWriter(
-            self._deliver, max_items=self.config.batch_size, max_wait=self.config.batch_wait
+            self._deliver,
+            ingest=functools.partial(
+                ingest_batch, config=self.config.hygiene, engine=self._make_engine()
+            ),
+            max_items=self.config.batch_size,
+            max_wait=self.config.batch_wait,
         )
+        self.stats: dict[str, dict[str, int]] = {
+            p: dict.fromkeys(COUNTERS, 0) for p in self.config.ports
+        }
+        self.stored = 0  # positions committed (all protocols)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = timezone.now()
+        self._reported: tuple[float, dict[str, dict[str, int]], int] | None = None
+        self._logged: tuple[float, dict[str, dict[str, int]], int] | None = None
         self.servers: dict[str, asyncio.AbstractServer] = {}
         self.ports: dict[str, int] = {}  # bound ports (port 0 -> the one the OS chose)
         self.connections: set[Connection] = set()
         self.sessions: dict[int, Connection] = {}  # device pk -> its live connection
         self._tasks: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._commands_ready: set[int] = set()  # sessions that became ready since the last claim
+        self._commands_flushing = False
+
+    def _make_engine(self) -> Any:
+        """The alarm engine, evaluated inside each batch's transaction (off: `alarms=False`)."""
+        if not self.config.alarms:
+            return None
+        from alarms.engine import Engine
+
+        return Engine()
 
     async def db(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """Run `fn(**kwargs)` on the writer thread (the ORM is sync) and await its result."""
@@ -470,11 +746,16 @@ class Gateway:
             self.servers[protocol] = server
             self.ports[protocol] = server.sockets[0].getsockname()[1]
             logger.info("%s listening on %s:%d", protocol, self.config.host, self.ports[protocol])
+        self._spawn(self._report_loop())
+        if self.config.commands:
+            self._spawn(self._commands_loop())
 
     async def stop(self) -> None:
         """Stop accepting, commit and ack what was received, close connections, end the writer."""
         for server in self.servers.values():
             server.close()
+        for task in list(self._background):
+            task.cancel()
         # Barrier: everything queued so far is committed and its acks are scheduled on the loop
         # before this future resolves (both go through call_soon_threadsafe, in that order).
         await asyncio.wrap_future(self.writer.call(lambda: None, flush_first=True))
@@ -483,6 +764,7 @@ class Gateway:
             conn.close("gateway stopping")
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.report(stopped=True)
         await asyncio.to_thread(self.writer.stop)
         for server in self.servers.values():
             await server.wait_closed()
@@ -515,6 +797,8 @@ class Gateway:
         self.sessions[conn.device.pk] = conn
         if old is not None and old is not conn:
             old.close("replaced by a new login")
+        if conn.authenticated:  # JT808: after its auth (_jt808_session)
+            self._commands_connected(conn.device.pk)
 
     def _connection_closed(self, conn: Connection) -> None:
         if conn.device is None:
@@ -526,18 +810,165 @@ class Gateway:
                 services.devices_mark_offline, device_ids=[conn.device.pk], flush_first=True
             )
 
+    # -- downlink commands (T3): claim on the writer thread, write on the loop --
+    def _commands_connected(self, device_pk: int) -> None:
+        """A device's session is ready: send what was queued for it while it was away. Logins
+        arriving while a claim is in flight wait for the next one (one job for a login storm,
+        not one per device)."""
+        if not self.config.commands:
+            return
+        self._commands_ready.add(device_pk)
+        if not self._commands_flushing:
+            self._commands_flushing = True
+            self._spawn(self._commands_flush())
+
+    async def _commands_flush(self) -> None:
+        try:
+            while self._commands_ready:
+                ready, self._commands_ready = list(self._commands_ready), set()
+                await self._commands_send(ready)
+        finally:
+            self._commands_flushing = False
+
+    async def _commands_send(self, device_ids: list[int]) -> int:
+        """Claim the queued commands of these devices (devices.services) and write them to
+        their connections. A command whose connection closed meanwhile goes back to the queue."""
+        try:
+            outgoing = await self.db(
+                device_services.commands_claim_for_sending,
+                device_ids=device_ids,
+                now=timezone.now(),
+            )
+        except Exception:  # logged by the writer; the next poll tries again
+            return 0
+        lost = []
+        for out in outgoing:
+            conn = self.sessions.get(out.device_id)
+            if conn is None or conn.closed or not conn.authenticated:
+                lost.append(out.command_id)
+                continue
+            conn.write(out.frame)
+            logger.info(
+                "%s %s: command %d (%s) sent", conn.protocol, conn.remote, out.command_id, out.kind
+            )
+        if lost:
+            self.writer.call(device_services.commands_requeue, command_ids=lost)
+        return len(outgoing) - len(lost)
+
+    async def _commands_loop(self) -> None:
+        """Every `command_poll_interval`: send commands queued for connected devices (one
+        claim query); every `command_expire_interval`: expire the old and the unanswered."""
+        config = self.config
+        next_expiry = time.monotonic()
+        while True:
+            await asyncio.sleep(config.command_poll_interval)
+            ready = [pk for pk, c in self.sessions.items() if c.authenticated and not c.closed]
+            if ready:
+                await self._commands_send(ready)
+            if time.monotonic() >= next_expiry:
+                next_expiry = time.monotonic() + config.command_expire_interval
+                self.writer.call(device_services.commands_expire, now=timezone.now())
+
     # -- acks after commit (writer thread -> loop) --
     def _deliver(self, result: BatchResult) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         tokens = [t for t in result.acks if t is not None]
-        if tokens:
+        stored = len(result.positions)
+        if tokens or stored:
             # RuntimeError: the loop closed meanwhile; the devices will resend.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._send_acks, tokens)
+                loop.call_soon_threadsafe(self._send_acks, tokens, stored)
+
+    def _send_acks(self, tokens: list[tuple[Connection, bytes | None]], stored: int = 0) -> None:
+        self.stored += stored
+        for conn, data in tokens:
+            conn.stats["acked"] += 1
+            conn.write(data)
+
+    # -- counters: a status row every few seconds, a log line per protocol every minute --
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _snapshot(self) -> tuple[float, dict[str, dict[str, int]], int]:
+        return time.monotonic(), {p: dict(c) for p, c in self.stats.items()}, self.stored
 
     @staticmethod
-    def _send_acks(tokens: list[tuple[Connection, bytes | None]]) -> None:
-        for conn, data in tokens:
-            conn.write(data)
+    def _rates(
+        before: tuple[float, dict[str, dict[str, int]], int] | None,
+        after: tuple[float, dict[str, dict[str, int]], int],
+    ) -> dict[str, dict[str, float]]:
+        if before is None or after[0] <= before[0]:
+            return {}
+        seconds = after[0] - before[0]
+        rates = {
+            p: {k: round((v - before[1].get(p, {}).get(k, 0)) / seconds, 2) for k, v in c.items()}
+            for p, c in after[1].items()
+        }
+        rates["all"] = {"stored": round((after[2] - before[2]) / seconds, 2)}
+        return rates
+
+    def report(self, *, stopped: bool = False) -> None:
+        """Queue this process's status row (counters, rates since the last row)."""
+        snap = self._snapshot()
+        rates = self._rates(self._reported, snap)
+        self._reported = snap
+        counters: dict[str, dict[str, int]] = {**snap[1], "all": {"stored": snap[2]}}
+        self.writer.call(
+            services.gateway_status_record,
+            name=self.name,
+            host=self.config.host,
+            ports=dict(self.ports),
+            started_at=self.started_at,
+            now=timezone.now(),
+            connections=len(self.connections),
+            sessions=len(self.sessions),
+            queue_depth=self.writer.queue.qsize(),
+            rss_mb=_rss_mb(),
+            counters=counters,
+            rates=rates,
+            stopped=stopped,
+        )
+
+    def log_counters(self) -> None:
+        snap = self._snapshot()
+        rates = self._rates(self._logged, snap)
+        self._logged = snap
+        for protocol, counts in snap[1].items():
+            rate = rates.get(protocol, {})
+            logger.info(
+                "stats %s connections=%d frames=%d bad_frames=%d positions=%d acked=%d "
+                "unknown=%d frames/s=%.1f positions/s=%.1f bad/s=%.2f",
+                protocol,
+                sum(1 for c in self.connections if c.protocol == protocol),
+                counts["frames"],
+                counts["bad_frames"],
+                counts["positions"],
+                counts["acked"],
+                counts["unknown"],
+                rate.get("frames", 0.0),
+                rate.get("positions", 0.0),
+                rate.get("bad_frames", 0.0),
+            )
+        logger.info(
+            "stats all stored=%d stored/s=%.1f sessions=%d queue=%d",
+            snap[2],
+            rates.get("all", {}).get("stored", 0.0),
+            len(self.sessions),
+            self.writer.queue.qsize(),
+        )
+
+    async def _report_loop(self) -> None:
+        config = self.config
+        self._logged = self._snapshot()
+        self.report()
+        next_log = time.monotonic() + config.stats_log_interval
+        while True:
+            await asyncio.sleep(config.status_interval)
+            self.report()
+            if time.monotonic() >= next_log:
+                next_log += config.stats_log_interval
+                self.log_counters()

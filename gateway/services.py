@@ -13,10 +13,11 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Customer
 from accounts.selectors import is_platform_admin
+from carloan import realtime
 from carloan.errors import ApplicationError
 from devices.models import Device, DeviceModel
 from devices.services import device_create
-from gateway.models import UnknownDevice
+from gateway.models import GatewayStatus, UnknownDevice
 
 
 def unknown_device_seen(
@@ -94,4 +95,45 @@ def devices_mark_offline(*, device_ids: Iterable[int]) -> int:
     ids = list(device_ids)
     if not ids:
         return 0
-    return Device.all_objects.filter(pk__in=ids, online=True).update(online=False)
+    changed = list(Device.all_objects.filter(pk__in=ids, online=True).values_list("pk", flat=True))
+    count = Device.all_objects.filter(pk__in=changed, online=True).update(online=False)
+    realtime.device_status_publish(device_ids=changed)  # live map: after the commit
+    return count
+
+
+STATUS_RETENTION = dt.timedelta(days=1)
+
+
+def gateway_status_record(
+    *,
+    name: str,
+    host: str,
+    ports: dict[str, int],
+    started_at: dt.datetime,
+    now: dt.datetime,
+    connections: int,
+    sessions: int,
+    queue_depth: int,
+    rss_mb: float | None,
+    counters: dict[str, dict[str, int]],
+    rates: dict[str, dict[str, float]],
+    stopped: bool = False,
+) -> GatewayStatus:
+    """Upsert this gateway process's status row (one per host:pid) and forget processes that
+    have not reported for a day. Written by the gateway's writer thread every few seconds."""
+    values = {
+        "host": host[:100],
+        "ports": ports,
+        "started_at": started_at,
+        "updated_at": now,
+        "stopped_at": now if stopped else None,
+        "connections": connections,
+        "sessions": sessions,
+        "queue_depth": queue_depth,
+        "rss_mb": rss_mb,
+        "counters": counters,
+        "rates": rates,
+    }
+    status, _created = GatewayStatus.objects.update_or_create(name=name[:100], defaults=values)
+    GatewayStatus.objects.filter(updated_at__lt=now - STATUS_RETENTION).delete()
+    return status

@@ -31,6 +31,8 @@ say() { printf '==> %s\n' "$*"; }
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 apt_ensure libgdal32 libsqlite3-mod-spatialite libsqlite3-dev gettext gcc
+# chromium + chromium-driver: the browser test (tests/browser/) and bench/pages.py first paint.
+apt_ensure chromium chromium-driver
 
 # --- Virtualenv -------------------------------------------------------------------------------
 if [[ ! -x "$VENV/bin/python" ]]; then

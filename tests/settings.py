@@ -17,3 +17,5 @@ STORAGES = {
 LANGUAGE_CODE = "en"
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min"}}  # noqa: F405
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405  (async_task runs inline in tests)
+ALARM_AUTO_CLOSE_AFTER_S = 0

@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from alarms.admin_places import AnnotationFromVehicleForm, annotations_from_vehicles
 from carloan.admin import (
     BulkForm,
     MoveForm,
@@ -158,12 +159,21 @@ class VehicleAdmin(ScopedHistoryAdmin):
             description=_("Export selected vehicles to Excel"),
         ),
         share_action(_("Share selected vehicles with a user")),
+        bulk_form_action(
+            form_class=AnnotationFromVehicleForm,
+            apply=annotations_from_vehicles,
+            description=_("Create an annotation at the current position"),
+            permission="add_annotation",
+        ),
         "soft_delete",
     ]
     change_list_template = "admin/vehicles/vehicle/change_list.html"
 
     def visible_queryset(self, request):
         return vehicles_for_list(request.user)
+
+    def has_add_annotation_permission(self, request):
+        return request.user.has_perm("alarms.add_annotation")
 
     def changeable_queryset(self, request):
         return vehicles_visible_to(request.user, for_change=True)

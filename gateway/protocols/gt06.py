@@ -63,6 +63,7 @@ from gateway.protocols.messages import (
     STATUS,
     TIME_REQUEST,
     Cell,
+    ChecksumError,
     FrameError,
     Message,
     new_cell,
@@ -852,7 +853,7 @@ def decode(frame: bytes, *, lenient: bool = False) -> list[Message]:
     if frame[-2] != 0x0D or frame[-1] != 0x0A:
         raise FrameError("no stop bytes")
     if not lenient and crc16_x25(frame[2:-4]) != (frame[-4] << 8) | frame[-3]:
-        raise FrameError("crc")
+        raise ChecksumError("crc")
     proto = frame[hdr]
     serial = (frame[-6] << 8) | frame[-5]
     body = frame[hdr + 1 : -6]

@@ -81,6 +81,7 @@ from gateway.protocols.messages import (
     POSITION,
     REGISTER,
     TERMINAL_RESPONSE,
+    ChecksumError,
     FrameError,
     Message,
     Position,
@@ -291,7 +292,7 @@ def decode(frame: bytes, *, lenient: bool = False) -> list[Message]:
     if n < 13:
         raise FrameError("short: no room for a header")
     if not lenient and _xor(data, n - 1) != data[n - 1]:
-        raise FrameError("checksum")
+        raise ChecksumError("checksum")
     msg_id, props = _HEAD.unpack_from(data)
     extra: dict[str, Any]
     if props & 0x4000:

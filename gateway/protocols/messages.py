@@ -17,6 +17,10 @@ class FrameError(ValueError):
     """A frame that must be dropped: bad checksum, bad length, truncated or malformed body."""
 
 
+class ChecksumError(FrameError):
+    """Only the checksum is wrong: a device model marked lenient may still be decoded."""
+
+
 # Message types.
 LOGIN = "login"  # GT06 0x01, H02 first frame (device identifies itself)
 REGISTER = "register"  # JT808 0x0100

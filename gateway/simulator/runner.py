@@ -3,8 +3,12 @@
 One `Route` per vehicle (seeded by the vehicle id, so every device of a vehicle follows it and
 they stay together) and one TCP client per device: connect, identify (GT06 login; JT808
 register -> 0x8100 -> auth; H02 nothing), then every ``interval`` seconds a location for the
-current fix, a heartbeat now and then; acks are read and counted. A dropped connection is
-re-opened with exponential backoff. No Django here: the command loads the devices.
+current fix, a heartbeat now and then; acks are read and counted. Downlink commands are answered
+as the real trackers do (GT06 0x15 echoing the server flag, JT808 0x0001 general response or
+0x0201 for a position query, H02 V4 echoing the command and its time) and take effect: a report
+interval changes how often the device sends (in simulated seconds), a fuel cut shows in its
+status bits until restored. A dropped connection is re-opened with exponential backoff. No Django
+here: the command loads the devices.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Stats:
     frames_sent: int = 0
     acks_received: int = 0
     reconnects: int = 0
+    commands_answered: int = 0
 
 
 def utc_now() -> dt.datetime:
@@ -60,6 +65,12 @@ class _Link:
         self.reader, self.writer = reader, writer
         self.buffer = b""
         self.pending: list[bytes] = []
+        self.serial = 1  # the device's next frame serial (GT06 / JT808)
+
+    def next_serial(self) -> int:
+        serial = self.serial
+        self.serial = serial % 0xFFFF + 1
+        return serial
 
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
@@ -129,6 +140,10 @@ class Simulator:
                 self.fixes[device.vehicle_id] = route.position()
         self._stopping = asyncio.Event()
         self._links: set[_Link] = set()
+        # Per device (identifier): the report interval a command set (simulated seconds) and
+        # whether its fuel is cut.
+        self.report_intervals: dict[str, int] = {}
+        self.fuel_cut: dict[str, bool] = {}
 
     # --- public -----------------------------------------------------------------------------
 
@@ -199,11 +214,11 @@ class Simulator:
                 )
                 link = _Link(device.protocol, reader, writer)
                 self._links.add(link)
-                serial = await asyncio.wait_for(self._identify(device, link), IDENTIFY_TIMEOUT)
+                link.serial = await asyncio.wait_for(self._identify(device, link), IDENTIFY_TIMEOUT)
                 connected = True
                 self.stats.connected += 1
                 backoff = BACKOFF_MIN
-                await self._session(device, link, serial)
+                await self._session(device, link)
             except (OSError, ConnectionError, TimeoutError, f.RegisterRefused) as exc:
                 logger.debug("%s %s: %s", device.protocol, device.identifier, exc)
             finally:
@@ -248,8 +263,14 @@ class Simulator:
         await link.send(data)
         self.stats.frames_sent += 1
 
-    async def _session(self, device: SimDevice, link: _Link, serial: int) -> None:
-        reader = asyncio.create_task(self._read_acks(link))
+    def interval_of(self, device: SimDevice) -> float:
+        """Real seconds between two locations: the simulator's interval, or the report interval
+        a command set (simulated seconds, so divided by the speed-up)."""
+        seconds = self.report_intervals.get(device.identifier)
+        return self.interval if seconds is None else seconds / self.speedup
+
+    async def _session(self, device: SimDevice, link: _Link) -> None:
+        reader = asyncio.create_task(self._read_downlinks(device, link))
         try:
             count = 0
             while True:
@@ -257,16 +278,15 @@ class Simulator:
                     reader.result()
                     raise ConnectionError("closed by the server")
                 fix = self.fixes[device.vehicle_id]
-                await self._send(link, self._location(device, serial, fix))
-                serial = serial % 0xFFFF + 1
+                await self._send(link, self._location(device, link.next_serial(), fix))
                 count += 1
                 if count % HEARTBEAT_EVERY == 0:
-                    await self._send(link, self._heartbeat(device, serial, fix))
-                    serial = serial % 0xFFFF + 1
+                    await self._send(link, self._heartbeat(device, link.next_serial(), fix))
+                interval = self.interval_of(device)
                 started = time.monotonic()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(reader), self.interval)
-                left = self.interval - (time.monotonic() - started)
+                    await asyncio.wait_for(asyncio.shield(reader), interval)
+                left = interval - (time.monotonic() - started)
                 if left > 0 and not reader.done():  # pragma: no cover - timing
                     await asyncio.sleep(left)
         finally:
@@ -274,11 +294,78 @@ class Simulator:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 
-    async def _read_acks(self, link: _Link) -> None:
+    async def _read_downlinks(self, device: SimDevice, link: _Link) -> None:
+        """Count acks; carry out and answer commands."""
         while True:
             d = await link.recv()
-            if d is not None and d.kind == f.ACK:
+            if d is None:
+                continue
+            if d.kind == f.ACK:
                 self.stats.acks_received += 1
+            elif d.kind == f.COMMAND:
+                self._apply(device, d)
+                answer = self._answer(device, link.next_serial(), d)
+                if answer is not None:
+                    await self._send(link, answer)
+                    self.stats.commands_answered += 1
+
+    def _apply(self, device: SimDevice, d: f.Downlink) -> None:
+        ident = device.identifier
+        if d.command == f.SET_INTERVAL and isinstance(d.params.get("seconds"), int):
+            self.report_intervals[ident] = d.params["seconds"]
+            logger.info("%s %s: report interval %ds", device.protocol, ident, d.params["seconds"])
+        elif d.command in (f.FUEL_CUT, f.FUEL_RESTORE):
+            self.fuel_cut[ident] = d.command == f.FUEL_CUT
+
+    def _answer(self, device: SimDevice, serial: int, d: f.Downlink) -> bytes | None:
+        """What the tracker sends back (None: a command it cannot even parse, e.g. an H02
+        sentence without its time)."""
+        ident = device.identifier
+        fix = self.fixes[device.vehicle_id]
+        if device.protocol == "gt06":
+            text = f.gt06_reply_text(d.command, d.params) if d.command else "Unknown command!"
+            return f.gt06_command_reply(serial, server_flag=d.server_flag or 0, text=text)
+        if device.protocol == "jt808":
+            if d.command == f.LOCATE_NOW:
+                return f.jt808_location_reply(
+                    ident, serial, d.serial or 0, **self._jt808_location_fields(device, fix)
+                )
+            result = 0 if d.command else 3  # 3: not supported
+            return f.jt808_general_response(
+                ident, serial, d.serial or 0, int(d.msg_id or 0), result
+            )
+        if not d.command_time or not isinstance(d.msg_id, str):
+            return None
+        outcome = "DONE" if d.command else "ERROR"
+        t = self.clock().astimezone(dt.UTC).replace(microsecond=0)
+        return f.h02_v4(
+            ident,
+            d.msg_id,
+            (outcome, d.command_time),
+            fix_time=t,
+            lat=fix.lat,
+            lon=fix.lon,
+            speed_kmh=round(fix.speed_kmh, 1),
+            course=int(fix.course) % 360,
+            valid=True,
+            status_word=f.h02_status_word(acc=fix.acc, fuel_cut=self.fuel_cut.get(ident, False)),
+        )
+
+    def _jt808_location_fields(self, device: SimDevice, fix: Fix) -> dict:
+        t = self.clock().astimezone(dt.UTC).replace(microsecond=0)
+        return {
+            "fix_time": t,
+            "lat": fix.lat,
+            "lon": fix.lon,
+            "speed_kmh": round(fix.speed_kmh, 1),
+            "course": int(fix.course) % 360,
+            "acc": fix.acc,
+            "valid": True,
+            "fuel_cut": self.fuel_cut.get(device.identifier, False),
+            "mileage_km": fix.odometer_m / 1000,
+            "csq": 25,
+            "satellites": 9,
+        }
 
     def _location(self, device: SimDevice, serial: int, fix: Fix) -> bytes:
         t = self.clock().astimezone(dt.UTC).replace(microsecond=0)
@@ -299,18 +386,7 @@ class Simulator:
             )
         if device.protocol == "jt808":
             return f.jt808_location(
-                device.identifier,
-                serial,
-                fix_time=t,
-                lat=fix.lat,
-                lon=fix.lon,
-                speed_kmh=speed,
-                course=course,
-                acc=fix.acc,
-                valid=True,
-                mileage_km=fix.odometer_m / 1000,
-                csq=25,
-                satellites=9,
+                device.identifier, serial, **self._jt808_location_fields(device, fix)
             )
         return f.h02_v1(
             device.identifier,
@@ -320,12 +396,16 @@ class Simulator:
             speed_kmh=speed,
             course=course,
             valid=True,
-            status_word=f.h02_status_word(acc=fix.acc),
+            status_word=f.h02_status_word(
+                acc=fix.acc, fuel_cut=self.fuel_cut.get(device.identifier, False)
+            ),
         )
 
     def _heartbeat(self, device: SimDevice, serial: int, fix: Fix) -> bytes:
         if device.protocol == "gt06":
-            return f.gt06_heartbeat(serial, acc=fix.acc)
+            return f.gt06_heartbeat(
+                serial, acc=fix.acc, fuel_cut=self.fuel_cut.get(device.identifier, False)
+            )
         if device.protocol == "jt808":
             return f.jt808_heartbeat(device.identifier, serial)
         return f.h02_heartbeat(device.identifier)

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import resource
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.protocols import PROTOCOLS
-from gateway.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_PORTS, Gateway, GatewayConfig
+from gateway.server import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_PORTS,
+    Gateway,
+    GatewayConfig,
+    config_from_settings,
+)
 
 
-def parse_ports(values: list[str]) -> dict[str, int]:
-    """`gt06=5023` pairs over the defaults; `proto=0` lets the OS choose, `proto=off` drops one."""
-    ports = dict(DEFAULT_PORTS)
+def parse_ports(values: list[str], defaults: dict[str, int] | None = None) -> dict[str, int]:
+    """`gt06=5023` pairs over the defaults (settings.GATEWAY_PORTS); `proto=0` lets the OS
+    choose, `proto=off` drops one."""
+    ports = dict(DEFAULT_PORTS if defaults is None else defaults)
     for value in values:
         name, sep, port = value.partition("=")
         name = name.strip().lower()
@@ -37,36 +47,57 @@ def parse_ports(values: list[str]) -> dict[str, int]:
     return ports
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard limit: every device connection is a file
+    descriptor, and 10,000 trackers need far more than the usual soft limit of 1,024. Returns
+    (soft, hard) after the change; a limit the system refuses to raise stays as it was."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit still cannot be set as the soft one (the kernel caps it at nr_open).
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft, hard
+
+
 class Command(BaseCommand):
     help = "Run the TCP device gateway (GT06, JT/T 808, H02), one listener per protocol."
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--host", default="127.0.0.1", help="address to bind (default %(default)s)"
+            "--host", default=None, help="address to bind (default: settings.GATEWAY_HOST)"
         )
         parser.add_argument(
             "--port",
             action="append",
             default=[],
             metavar="PROTO=PORT",
-            help="listen port per protocol (defaults: "
+            help="listen port per protocol (defaults: settings.GATEWAY_PORTS, else "
             + ", ".join(f"{k}={v}" for k, v in DEFAULT_PORTS.items())
             + "); repeatable; PROTO=off disables one",
         )
         parser.add_argument(
             "--idle-timeout",
             type=float,
-            default=DEFAULT_IDLE_TIMEOUT,
-            help="seconds without data before a connection is closed (default %(default)s)",
+            default=None,
+            help="seconds without data before a connection is closed (default: "
+            f"settings.GATEWAY_IDLE_TIMEOUT, else {DEFAULT_IDLE_TIMEOUT:g})",
         )
 
     def handle(self, *args, **options):
         if not logging.getLogger("carloan.gateway").handlers and not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("carloan.gateway").setLevel(logging.INFO)
-        config = GatewayConfig(
+        soft, hard = raise_open_files_limit()
+        logging.getLogger("carloan.gateway").info(
+            "open files limit %s (hard %s): about that many connections fit",
+            "unlimited" if soft == resource.RLIM_INFINITY else soft,
+            "unlimited" if hard == resource.RLIM_INFINITY else hard,
+        )
+        config = config_from_settings(
             host=options["host"],
-            ports=parse_ports(options["port"]),
+            ports=parse_ports(options["port"], settings.GATEWAY_PORTS),
             idle_timeout=options["idle_timeout"],
         )
         asyncio.run(self._serve(config))

@@ -1,0 +1,230 @@
+"""Reads behind the monitoring pages: the live map's snapshot (one compact call for every visible
+vehicle) and the dashboard's counts. Scoped by the same visibility selectors as everything else."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from django.db.models import Count, F, FloatField, Func
+from django.utils import timezone
+
+from alarms.models import Alarm
+from devices.models import Device
+from devices.selectors import devices_visible_to
+from vehicles.models import DeviceBinding
+from vehicles.selectors import vehicles_visible_to
+
+MOVING_KMH = 5.0
+STATES = ("moving", "parked", "sleeping", "offline", "alarm")
+_SLEEP_MODES = frozenset({"alarm_clock", "deep_sleep", "vibration"})
+
+
+def _y(column: str) -> Func:
+    return Func(F(column), function="ST_Y", output_field=FloatField())
+
+
+def _x(column: str) -> Func:
+    return Func(F(column), function="ST_X", output_field=FloatField())
+
+
+def vehicle_state(devices: list[dict], in_alarm: bool) -> str:
+    """The colour of a vehicle on the map: alarm > moving > parked > sleeping > offline."""
+    if in_alarm:
+        return "alarm"
+    online = [d for d in devices if d["online"]]
+    if online:
+        speed = max((d["speed"] or 0.0) for d in online)
+        return "moving" if speed >= MOVING_KMH else "parked"
+    if any(d["work_mode"] in _SLEEP_MODES for d in devices):
+        return "sleeping"
+    return "offline"
+
+
+def live_snapshot(user) -> dict[str, Any]:
+    """Every visible vehicle with a mounted device: position (freshest valid fix of its
+    devices), state, speed, course, fix time, and its devices as `[id, identifier, online]`
+    (the page matches live device_status items by id and searches by identifier). Three
+    queries whatever the fleet size; rows are lists (not objects) to keep 10,000 vehicles
+    under 1 MB of JSON (bench/pages.py)."""
+    vehicles = {
+        v["pk"]: v
+        for v in vehicles_visible_to(user).values("pk", "plate", "customer_id", "borrower_name")
+    }
+    rows = (
+        DeviceBinding.objects.filter(vehicle_id__in=list(vehicles), unbound_at__isnull=True)
+        .values(
+            "vehicle_id",
+            "device_id",
+            identifier=F("device__identifier"),
+            online=F("device__online"),
+            work_mode=F("device__work_mode"),
+            fix_at=F("device__last_fix_at"),
+            speed=F("device__last_speed_kmh"),
+            course=F("device__last_course"),
+            lat=_y("device__last_position"),
+            lon=_x("device__last_position"),
+        )
+        .order_by()
+    )
+    per_vehicle: dict[int, list[dict]] = {}
+    for row in rows:
+        per_vehicle.setdefault(row["vehicle_id"], []).append(row)
+    alarmed = set(
+        Alarm.objects.filter(vehicle_id__in=list(per_vehicle), status__in=Alarm.NOT_CLOSED)
+        .values_list("vehicle_id", flat=True)
+        .distinct()
+    )
+    out = []
+    for vehicle_id, devices in per_vehicle.items():
+        v = vehicles[vehicle_id]
+        fixed = [d for d in devices if d["lat"] is not None and d["fix_at"] is not None]
+        best = max(fixed, key=lambda d: d["fix_at"]) if fixed else None
+        out.append(
+            [
+                vehicle_id,
+                v["plate"],
+                v["customer_id"],
+                round(best["lat"], 6) if best else None,
+                round(best["lon"], 6) if best else None,
+                vehicle_state(devices, vehicle_id in alarmed),
+                round(best["speed"] or 0.0, 1) if best else 0.0,
+                best["course"] if best else None,
+                int(best["fix_at"].timestamp()) if best else None,
+                [[d["device_id"], d["identifier"], int(bool(d["online"]))] for d in devices],
+                v["borrower_name"],
+            ]
+        )
+    return {
+        "fields": [
+            "id",
+            "plate",
+            "customer_id",
+            "lat",
+            "lon",
+            "state",
+            "speed",
+            "course",
+            "fix_time",
+            "devices",
+            "borrower",
+        ],
+        "vehicles": out,
+        "generated_at": timezone.now().isoformat(),
+    }
+
+
+def dashboard_counts(user, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The home page: fleet by state, today's alarms by kind, open alarms by level, device
+    inventory by status."""
+    now = now or timezone.now()
+    snapshot = live_snapshot(user)["vehicles"]
+    states = Counter(row[5] for row in snapshot)
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    from alarms.alarm_selectors import alarms_visible_to
+
+    alarms = alarms_visible_to(user)
+    today = (
+        alarms.filter(raised_at__gte=start).values("kind").annotate(n=Count("id")).order_by("-n")
+    )
+    open_by_level = (
+        alarms.filter(status__in=Alarm.NOT_CLOSED).values("level").annotate(n=Count("id"))
+    )
+    inventory = devices_visible_to(user).values("status").annotate(n=Count("id")).order_by("status")
+    labels = dict(Alarm._meta.get_field("kind").choices)
+    status_labels = dict(Device.Status.choices)
+    return {
+        "vehicles": vehicles_visible_to(user).count(),
+        "tracked": len(snapshot),
+        "states": {s: states.get(s, 0) for s in STATES},
+        "online": states.get("moving", 0) + states.get("parked", 0),
+        "alarms_today": [{"kind": labels.get(r["kind"], r["kind"]), "n": r["n"]} for r in today],
+        "open_by_level": {r["level"]: r["n"] for r in open_by_level},
+        "inventory": [
+            {"status": str(status_labels.get(r["status"], r["status"])), "n": r["n"]}
+            for r in inventory
+        ],
+    }
+
+
+# The panel's one-click commands (those without parameters); set_interval / set_mode need a
+# form and stay in the back office.
+PANEL_COMMANDS = ("locate_now", "fuel_cut", "fuel_restore", "reboot")
+
+
+def panel_commands(user, protocol: str) -> list[dict[str, str]]:
+    """The panel's command buttons for one device: the kinds its protocol can encode and the
+    user holds the permissions for (the API checks again, with the fuel-cut safety rules)."""
+    from devices import commands
+
+    out = []
+    for kind in PANEL_COMMANDS:
+        spec = commands.KINDS[kind]
+        if protocol in spec.encoders and user.has_perms(spec.permissions):
+            out.append({"kind": kind, "label": str(spec.label)})
+    return out
+
+
+def vehicle_panel(user, pk: int) -> dict[str, Any] | None:
+    """The map's vehicle panel: the vehicle, each device's state and the commands the user may
+    send it, the vehicle's recent alarms."""
+    vehicle = vehicles_visible_to(user).select_related("customer").filter(pk=pk).first()
+    if vehicle is None:
+        return None
+    devices = (
+        Device.objects.filter(bindings__vehicle=vehicle, bindings__unbound_at__isnull=True)
+        .values(
+            "pk",
+            "identifier",
+            "protocol",
+            "kind",
+            "online",
+            "work_mode",
+            "last_seen_at",
+            "last_fix_at",
+            "last_speed_kmh",
+            "last_acc",
+            "battery_pct",
+            "external_voltage",
+            "gsm_signal",
+            lat=_y("last_position"),
+            lon=_x("last_position"),
+        )
+        .order_by("kind", "identifier")
+    )
+    alarms = Alarm.objects.filter(vehicle=vehicle).order_by("-raised_at", "-id")[:10]
+    risk_level = max((a.level for a in alarms if a.status != Alarm.Status.CLOSED), default=0)
+
+    def iso(value):
+        return timezone.localtime(value).isoformat() if value else None
+
+    return {
+        "id": vehicle.pk,
+        "plate": vehicle.plate,
+        "vin": vehicle.vin,
+        "customer": vehicle.customer.name,
+        "borrower": vehicle.borrower_name,
+        "repayment_status": vehicle.get_repayment_status_display(),
+        "risk_level": risk_level,
+        "devices": [
+            {
+                **d,
+                "last_seen_at": iso(d["last_seen_at"]),
+                "last_fix_at": iso(d["last_fix_at"]),
+                "commands": panel_commands(user, d["protocol"]),
+            }
+            for d in devices
+        ],
+        "alarms": [
+            {
+                "id": a.pk,
+                "kind": a.get_kind_display(),
+                "level": a.level,
+                "status": a.get_status_display(),
+                "raised_at": iso(a.raised_at),
+                "target": a.target_name,
+            }
+            for a in alarms
+        ],
+    }

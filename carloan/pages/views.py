@@ -1,0 +1,103 @@
+"""The monitoring pages (FEATURES.md M1–M4): dashboard, live map, track playback, alarm centre.
+
+Server-rendered; the live parts are small vendored-JS front ends fed by JSON endpoints here and
+in the REST API, and by the WebSocket `/ws/live/`. Every endpoint is scoped by visibility: another
+tenant's vehicle answers 404."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from carloan.pages import selectors
+from vehicles.selectors import vehicles_visible_to
+
+MAP_PROVIDERS = {
+    # name: (tile URL template, attribution, coordinate system)
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap", "wgs84"),
+    "amap": (
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+        "© 高德地图",
+        "gcj02",
+    ),
+    "tencent": (
+        "https://rt{s}.map.gtimg.com/realtimerender?z={z}&x={x}&y={-y}&type=vector&style=0",
+        "© 腾讯地图",
+        "gcj02",
+    ),
+}
+
+
+def _map_context() -> dict:
+    provider = getattr(settings, "MAP_PROVIDER", "osm")
+    tiles, attribution, crs = MAP_PROVIDERS.get(provider, MAP_PROVIDERS["osm"])
+    tiles = getattr(settings, "MAP_TILE_URL", "") or tiles
+    return {
+        "map_config": {
+            "provider": provider,
+            "tiles": tiles,
+            "attribution": attribution,
+            "crs": crs,
+            "center": [34.26, 108.94],
+            "zoom": 11,
+        }
+    }
+
+
+@login_required
+def dashboard(request):
+    return render(
+        request,
+        "pages/dashboard.html",
+        {"title": _("Home"), "counts": selectors.dashboard_counts(request.user)},
+    )
+
+
+@login_required
+def monitor(request):
+    return render(request, "pages/monitor.html", {"title": _("Live monitoring"), **_map_context()})
+
+
+@login_required
+def playback(request):
+    vehicle = None
+    if request.GET.get("vehicle"):
+        vehicle = vehicles_visible_to(request.user).filter(pk=request.GET["vehicle"]).first()
+    return render(
+        request,
+        "pages/playback.html",
+        {"title": _("Track playback"), "vehicle": vehicle, **_map_context()},
+    )
+
+
+@login_required
+def alarm_centre(request):
+    return render(
+        request,
+        "pages/alarms.html",
+        {
+            "title": _("Alarm centre"),
+            # The buttons are hidden without the permission; the API refuses anyway (403).
+            "can_handle": request.user.has_perm("alarms.handle_alarm"),
+        },
+    )
+
+
+@login_required
+@require_GET
+def snapshot(request):
+    """Every visible vehicle in one compact call (the live map's first paint)."""
+    return JsonResponse(selectors.live_snapshot(request.user))
+
+
+@login_required
+@require_GET
+def vehicle_panel(request, pk: int):
+    panel = selectors.vehicle_panel(request.user, pk)
+    if panel is None:
+        raise Http404
+    return JsonResponse(panel)
