@@ -36,6 +36,7 @@ from alarms.models import (
 )
 from alarms.services import places as services
 from carloan.admin import ScopedAdmin, VisibleCustomerFilter, admin_site
+from carloan.errors import ApplicationError
 from vehicles.selectors import vehicles_visible_to
 
 OSM_TILES = ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap", "wgs84")
@@ -499,6 +500,47 @@ class AlarmSettingForm(forms.ModelForm):
     class Meta:
         model = AlarmSetting
         fields = ["kind", "customer", "vehicle", "enabled", "level", "params"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "params" in self.fields:
+            accepted = _param_summary(self.instance.kind)
+            self.fields["params"].help_text = (
+                _("Accepted: %(params)s.") % {"params": accepted}
+                if accepted
+                else _("This alarm takes no parameters.")
+            )
+
+    def clean(self):
+        """Refuse unknown parameters and out-of-range values on the field itself (the service
+        checks again on save)."""
+        data = super().clean()
+        kind = self.instance.kind if self.instance.pk else data.get("kind")
+        params = data.get("params")
+        if kind and "params" not in self.errors:
+            try:
+                services.validate_setting_params(kind, params if params is not None else {})
+            except ApplicationError as exc:
+                self.add_error("params", exc.message)
+        return data
+
+
+def _param_summary(kind: str) -> str:
+    from alarms.rules import param_specs
+
+    parts = []
+    for spec in param_specs(kind):
+        text = spec["name"]
+        if spec["low"] is not None and spec["high"] is not None:
+            text += f" {spec['low']:g}–{spec['high']:g}"
+        if spec["unit"]:
+            text += f" {spec['unit']}"
+        if spec["choices"] and len(spec["choices"]) <= 6:
+            text += " (" + " | ".join(spec["choices"]) + ")"
+        default = spec["default"]
+        text += f", {gettext('default')} {json.dumps(default, ensure_ascii=False)}"
+        parts.append(text)
+    return "; ".join(parts)
 
 
 @admin.register(AlarmSetting, site=admin_site)

@@ -8,6 +8,7 @@ Risk points are shared by the whole server: the demo's carry the `DEMO_PREFIX` i
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
 
@@ -15,7 +16,7 @@ from django.contrib.gis.geos import Point, Polygon
 from django.utils import timezone
 
 from accounts.models import Customer
-from alarms.models import AlarmSetting, Arming, Geofence, RiskPoint, UsualArea
+from alarms.models import AlarmSetting, Arming, Geofence, RiskPoint, UsualArea, VehicleState
 from gateway.simulator.routes import CENTRE, Route
 from vehicles.models import Vehicle
 
@@ -59,11 +60,15 @@ def build_alarm_demo(*, seed: int, customers: dict[str, Customer], risk_points: 
         )
     RiskPoint.objects.bulk_create(rows)
 
-    vehicles = list(
+    all_vehicles = list(
         Vehicle.objects.filter(customer__in=customers.values())
         .order_by("pk")
         .only("pk", "customer")
     )
+    # The cars that play a scripted episode (`simulate_devices --episodes`) get their own data;
+    # the random-route settings below leave them alone.
+    cast = build_episode_demo(all_vehicles)
+    vehicles = [v for v in all_vehicles if v.pk not in cast]
     now = timezone.now()
     # Each car's home (where the simulator parks it at night) is its usual area.
     UsualArea.objects.bulk_create(
@@ -112,7 +117,83 @@ def build_alarm_demo(*, seed: int, customers: dict[str, Customer], risk_points: 
             customer=customers["xibu"],
             defaults={"params": {"limit_kmh": 60, "min_duration_s": 10}},
         )
-    return {"risk points": len(rows), "fences": fences, "armed": len(armed)}
+    return {
+        "risk points": len(rows),
+        "fences": fences,
+        "armed": len(armed),
+        "scripted cars": len(cast),
+    }
+
+
+def build_episode_demo(vehicles: list[Vehicle]) -> dict[int, str]:
+    """The data the scripted episodes need (`gateway.simulator.episodes`), for the cars
+    `episodes.plan` casts from the devices `simulate_devices` will drive: the second-pledge spot,
+    a circle fence with every alarm switched on, the armed spot, the usual area the away car left
+    days ago, a fast-driving custom alarm, and per-vehicle settings that bring slow alarms
+    (stay, parking, fatigue, offline) within minutes. Returns vehicle id -> episode name."""
+    from alarms.rules.base import iso
+    from alarms.services import places as svc
+    from gateway.management.commands.simulate_devices import load_devices
+    from gateway.simulator import episodes as ep
+
+    by_pk = {v.pk: v for v in vehicles}
+    cast = {
+        vehicle_id: episode
+        for vehicle_id, episode in ep.plan(load_devices()).items()
+        if vehicle_id in by_pk
+    }
+    now = timezone.now()
+    for vehicle_id, episode in cast.items():
+        vehicle = by_pk[vehicle_id]
+        for kind, params in episode.settings.items():
+            svc.alarm_setting_upsert(kind=kind, vehicle=vehicle, params=dict(params))
+        if episode.name == "second_pledge_visit":
+            lat, lon = ep.SPOT
+            RiskPoint.objects.create(
+                name=f"{DEMO_PREFIX}二押点·剧本",
+                kind=RiskPoint.Kind.SECOND_PLEDGE,
+                point=Point(lon, lat, srid=4326),
+                radius_m=ep.SPOT_RADIUS_M,
+                address="西安市 演示剧本",
+            )
+        elif episode.name == "expressway":
+            svc.custom_alarm_type_create(
+                customer=vehicle.customer, name="高速行驶 ≥100 km/h", min_speed_kmh=100, duration_s=30
+            )
+        elif episode.name == "fence_visit":
+            svc.geofence_create(
+                customer=vehicle.customer,
+                name="演示围栏·停车场",
+                shape=Geofence.Shape.CIRCLE,
+                center=ep.FENCE_CENTRE,
+                radius_m=ep.FENCE_RADIUS_M,
+                vehicles=[vehicle],
+                alarm_enter=True,
+                alarm_leave=True,
+                alarm_inside=True,
+                alarm_parking=True,
+                parking_minutes=3,
+            )
+        elif episode.name == "armed_leave":
+            lat, lon = ep.ARMED_SPOT
+            Arming.objects.create(
+                vehicle=vehicle, point=Point(lon, lat, srid=4326), radius_m=200, armed_at=now
+            )
+        elif episode.name == "away_from_home":
+            lat, lon = ep.USUAL_AREA
+            UsualArea.objects.create(
+                vehicle=vehicle, name="家", point=Point(lon, lat, srid=4326), radius_m=800
+            )
+            # History: the engine last saw the car at home days ago (the rule's own memory).
+            last_inside = now - dt.timedelta(days=ep.AWAY_DAYS)
+            VehicleState.objects.update_or_create(
+                vehicle=vehicle,
+                defaults={
+                    "state": {"usual_area_absent": {"last_inside": iso(last_inside)}},
+                    "updated_at": now,
+                },
+            )
+    return {vehicle_id: episode.name for vehicle_id, episode in cast.items()}
 
 
 def reset_alarm_demo() -> int:

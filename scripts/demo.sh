@@ -39,7 +39,7 @@ pids+=($!)
 "$PY" manage.py qcluster &
 pids+=($!)
 sleep 2  # let the listeners open before the trackers dial in
-"$PY" manage.py simulate_devices --host 127.0.0.1 --interval 10 &
+"$PY" manage.py simulate_devices --host 127.0.0.1 --interval 10 --episodes &
 pids+=($!)
 
 echo

@@ -31,8 +31,9 @@ say() { printf '==> %s\n' "$*"; }
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 apt_ensure libgdal32 libsqlite3-mod-spatialite libsqlite3-dev gettext gcc
-# chromium + chromium-driver: the browser test (tests/browser/) and bench/pages.py first paint.
-apt_ensure chromium chromium-driver
+# chromium + chromium-driver: the browser test (tests/browser/) and bench/pages.py's first paint;
+# fonts-wqy-zenhei: Chinese glyphs in its screenshots. redis-server: `make demo`'s private Redis.
+apt_ensure chromium chromium-driver fonts-wqy-zenhei redis-server
 
 # --- Virtualenv -------------------------------------------------------------------------------
 if [[ ! -x "$VENV/bin/python" ]]; then

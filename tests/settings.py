@@ -19,3 +19,6 @@ MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min"}}  # noqa: F405
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405  (async_task runs inline in tests)
 ALARM_AUTO_CLOSE_AFTER_S = 0
+if DATABASES["default"]["ENGINE"].endswith("spatialite"):  # noqa: F405
+    # In memory, also under pytest-xdist (which otherwise derives a file name from NAME).
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = ":memory:"  # noqa: F405

@@ -123,6 +123,58 @@ class NoParams:
     pass
 
 
+def param(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    unit: str = "",
+) -> Any:
+    """A `Params` field with what a customer may set it to: numbers within [low, high] (both
+    inclusive), text or list items among `choices`. `alarms.rules.params_for` enforces it;
+    forms and the API show it (`param_specs`)."""
+    meta = {"low": low, "high": high, "choices": choices, "unit": unit}
+    return field(default=default, metadata=meta)
+
+
+class ParamError(ValueError):
+    """A bad `AlarmSetting.params` entry. `problem` is one of "no_params", "unknown",
+    "type", "range", "choice"; `key`, `expected` (a type name), `low` / `high`, `choices`
+    and `known` (the rule's parameter names) say what was wrong, so the caller can word a
+    translated message; `str()` is an English one for logs."""
+
+    def __init__(
+        self,
+        kind: str,
+        key: str | None,
+        problem: str,
+        *,
+        value: Any = None,
+        expected: str = "",
+        low: float | None = None,
+        high: float | None = None,
+        choices: tuple[str, ...] = (),
+        known: tuple[str, ...] = (),
+    ) -> None:
+        self.kind, self.key, self.problem, self.value = kind, key, problem, value
+        self.expected, self.low, self.high = expected, low, high
+        self.choices, self.known = choices, known
+        super().__init__(self._english())
+
+    def _english(self) -> str:
+        where = f"{self.kind}.{self.key}" if self.key else self.kind
+        if self.problem == "no_params":
+            return f"{self.kind} takes no parameters"
+        if self.problem == "unknown":
+            return f"{self.kind}: unknown parameter {self.key!r} (known: {', '.join(self.known)})"
+        if self.problem == "range":
+            return f"{where}: {self.value!r} is out of range [{self.low}, {self.high}]"
+        if self.problem == "choice":
+            return f"{where}: {self.value!r} is not one of {', '.join(self.choices)}"
+        return f"{where}: expected {self.expected}"
+
+
 class Rule:
     kind: ClassVar[str]
     Params: ClassVar[type] = NoParams

@@ -5,15 +5,32 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from alarms.rules.base import Context, Finding, Rule, distance_m, iso, parse
+from alarms.rules.base import Context, Finding, Rule, distance_m, iso, param, parse
+
+# `RiskPoint.Kind` values (the rules import no Django; a test keeps the two equal).
+RISK_POINT_KINDS = (
+    "registration_office",
+    "second_pledge",
+    "repair_shop",
+    "used_car_market",
+    "custom",
+)
+# GB/T 2260 provincial-level codes (`alarms.regions` has their polygons; a test keeps them equal).
+PROVINCE_CODES = (
+    *("11", "12", "13", "14", "15", "21", "22", "23"),
+    *("31", "32", "33", "34", "35", "36", "37"),
+    *("41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54"),
+    *("61", "62", "63", "64", "65", "71", "81", "82"),
+)
 
 
 # -- overspeed -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OverspeedParams:
-    limit_kmh: float = 120.0
-    min_duration_s: int = 10
-    hysteresis_kmh: float = 5.0  # back under limit - hysteresis ends it
+    limit_kmh: float = param(120.0, low=10, high=300, unit="km/h")
+    min_duration_s: int = param(10, low=0, high=3600, unit="s")
+    # back under limit - hysteresis ends it
+    hysteresis_kmh: float = param(5.0, low=0, high=50, unit="km/h")
 
 
 class Overspeed(Rule):
@@ -51,7 +68,8 @@ class Overspeed(Rule):
 # -- sensitive areas: risk points and annotations --------------------------------------------------
 @dataclass(frozen=True)
 class AreaParams:
-    risk_point_kinds: tuple[str, ...] = ()  # empty: every kind (and every annotation)
+    # empty: every kind (and every annotation)
+    risk_point_kinds: tuple[str, ...] = param((), choices=RISK_POINT_KINDS)
 
 
 def _area_selected(params, area) -> bool:
@@ -86,8 +104,8 @@ class AreaLeave(Rule):
 
 @dataclass(frozen=True)
 class AreaStayParams:
-    stay_minutes: int = 30
-    risk_point_kinds: tuple[str, ...] = ()
+    stay_minutes: int = param(30, low=1, high=7 * 24 * 60, unit="min")
+    risk_point_kinds: tuple[str, ...] = param((), choices=RISK_POINT_KINDS)
 
 
 class AreaStay(Rule):
@@ -112,8 +130,10 @@ def _minutes(ctx: Context, area) -> int:
 # -- leaving the home province ---------------------------------------------------------------
 @dataclass(frozen=True)
 class ProvinceParams:
-    home_province: str = ""  # empty: the borrower's ID number's province, else the customer's
-    margin_m: float = 2000.0  # border hysteresis (and the polygons' simplification error)
+    # empty: the borrower's ID number's province
+    home_province: str = param("", choices=PROVINCE_CODES)
+    # border hysteresis (and the polygons' simplification error)
+    margin_m: float = param(2000.0, low=0, high=50_000, unit="m")
 
 
 class ProvinceLeave(Rule):
@@ -152,7 +172,7 @@ class ProvinceLeave(Rule):
 # -- parking ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ParkingParams:
-    limit_hours: float = 24.0
+    limit_hours: float = param(24.0, low=0.5, high=90 * 24, unit="h")
 
 
 class ParkingOvertime(Rule):
@@ -181,9 +201,11 @@ class ParkingOvertime(Rule):
 # -- device separation --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SeparationParams:
-    distance_m: float = 1000.0
-    window_minutes: int = 30  # both fixes must be this fresh relative to each other
-    end_ratio: float = 0.7  # ends once back under distance * end_ratio (hysteresis)
+    distance_m: float = param(1000.0, low=100, high=100_000, unit="m")
+    # both fixes must be this fresh relative to each other
+    window_minutes: int = param(30, low=1, high=24 * 60, unit="min")
+    # ends once back under distance * end_ratio (hysteresis)
+    end_ratio: float = param(0.7, low=0.1, high=1.0)
 
 
 class Separation(Rule):
@@ -226,7 +248,7 @@ class Separation(Rule):
 # -- usual area --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class UsualAreaParams:
-    days: int = 3
+    days: int = param(3, low=1, high=365, unit="d")
 
 
 class UsualAreaAbsent(Rule):
@@ -253,8 +275,8 @@ class UsualAreaAbsent(Rule):
 # -- fatigue driving ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FatigueParams:
-    max_drive_hours: float = 4.0
-    rest_minutes: int = 20
+    max_drive_hours: float = param(4.0, low=0.5, high=24, unit="h")
+    rest_minutes: int = param(20, low=1, high=24 * 60, unit="min")
 
 
 class Fatigue(Rule):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alarms.rules.base import Finding, Rule, VehicleInfo, distance_m, parse
+from alarms.rules.base import Finding, Rule, VehicleInfo, distance_m, param, parse
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,11 @@ class ScanContext:
 
 @dataclass(frozen=True)
 class OfflineParams:
-    realtime_minutes: int = 10
-    alarm_clock_grace_minutes: int = 30
-    deep_sleep_grace_hours: int = 2
-    vibration_hours: int = 24  # vibration-triggered devices report at least daily
+    realtime_minutes: int = param(10, low=1, high=24 * 60, unit="min")
+    alarm_clock_grace_minutes: int = param(30, low=0, high=24 * 60, unit="min")
+    deep_sleep_grace_hours: int = param(2, low=0, high=72, unit="h")
+    # vibration-triggered devices report at least daily
+    vibration_hours: int = param(24, low=1, high=7 * 24, unit="h")
 
 
 class Offline(Rule):

@@ -610,18 +610,51 @@ def validate_setting_params(kind: str, params) -> dict:
                 % {"k": key}
             )
     # --- The one call site of the rules' parameter schemas (alarms.rules.RULES[kind].Params).
-    try:
-        from alarms.rules import params_for
-    except ImportError:  # the rules registry is not installed in this build: JSON check only
-        return params
+    from alarms.rules import ParamError, params_for
+
     try:
         params_for(kind, params)
-    except ValueError as exc:
-        raise ApplicationError(
-            _("Bad parameters for %(kind)s: %(error)s") % {"kind": kind, "error": exc},
-            code="bad_params",
-        ) from exc
+    except ParamError as exc:
+        raise ApplicationError(param_error_message(exc), code="bad_params") from exc
     return params
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def param_error_message(exc) -> str:
+    """A translated sentence for an `alarms.rules.ParamError`."""
+    label = kinds.KINDS[exc.kind].label if exc.kind in kinds.KINDS else exc.kind
+    names = {"kind": label, "key": exc.key, "value": exc.value}
+    if exc.problem == "no_params":
+        return _("The alarm “%(kind)s” takes no parameters.") % names
+    if exc.problem == "unknown":
+        return _("Unknown parameter “%(key)s” for “%(kind)s”; it accepts: %(known)s.") % {
+            **names,
+            "known": ", ".join(exc.known),
+        }
+    if exc.problem == "range":
+        return _(
+            "Parameter “%(key)s” of “%(kind)s” must be between %(low)s and %(high)s, "
+            "not %(value)s."
+        ) % {**names, "low": _number(exc.low), "high": _number(exc.high), "value": _number(exc.value)}
+    if exc.problem == "choice":
+        return _("Parameter “%(key)s” of “%(kind)s”: “%(value)s” is not one of %(choices)s.") % {
+            **names,
+            "choices": ", ".join(exc.choices),
+        }
+    expected = {
+        "a number": _("a number"),
+        "a whole number": _("a whole number"),
+        "true or false": _("true or false"),
+        "text": _("text"),
+        "a list of text": _("a list of text"),
+    }.get(exc.expected, exc.expected)
+    return _("Parameter “%(key)s” of “%(kind)s” must be %(expected)s.") % {
+        **names,
+        "expected": expected,
+    }
 
 
 @transaction.atomic

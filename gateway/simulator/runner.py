@@ -9,6 +9,10 @@ as the real trackers do (GT06 0x15 echoing the server flag, JT808 0x0001 general
 interval changes how often the device sends (in simulated seconds), a fuel cut shows in its
 status bits until restored. A dropped connection is re-opened with exponential backoff. No Django
 here: the command loads the devices.
+
+Vehicles given an `episodes.Episode` (`--episodes`: `episodes.plan`) follow its script instead:
+the episode's route, a device left behind, silent windows (the connection is closed and opened
+again afterwards) and device alarm frames at scripted times.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.protocols import gt06, h02, jt808
 from gateway.simulator import frames as f
+from gateway.simulator.episodes import Cast, Episode
 from gateway.simulator.routes import Fix, Route
 
 __all__ = ["SimDevice", "Simulator", "Stats"]
@@ -35,6 +41,9 @@ IDENTIFY_TIMEOUT = 10.0  # seconds to wait for the login ack / register reply / 
 BACKOFF_MIN = 1.0
 BACKOFF_MAX = 60.0
 LOG_EVERY = 60.0  # seconds between two stats lines
+# Device alarms of scripted episodes on the wire: GT06 alarm byte, JT808 alarm-word bit.
+GT06_ALARM_BYTE = {"sos": 0x01, "power_cut": 0x02, "vibration": 0x03, "removal": 0x18}
+JT808_ALARM_BIT = {"sos": 0, "removal": 5, "power_cut": 8}
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,8 @@ class Simulator:
 
     ``interval``: real seconds between two locations of a device; ``speedup``: simulated seconds
     per real second (the routes advance ``interval * speedup`` per tick); ``clock``: returns the
-    aware datetime stamped on fixes (UTC now by default).
+    aware datetime stamped on fixes (UTC now by default); ``episodes``: vehicle id -> scripted
+    `episodes.Episode` that vehicle plays instead of a random route (`episodes.plan`).
     """
 
     def __init__(
@@ -115,6 +125,7 @@ class Simulator:
         *,
         log_every: float = LOG_EVERY,
         backoff_max: float = BACKOFF_MAX,
+        episodes: dict[int, Episode] | None = None,
     ) -> None:
         if interval <= 0 or speedup <= 0:
             raise ValueError("interval and speedup must be positive")
@@ -131,11 +142,14 @@ class Simulator:
         self.backoff_max = backoff_max
         self.stats = Stats()
         start = clock()
-        self.routes: dict[int, Route] = {}
+        self.cast = Cast(self.devices, episodes or {})
+        self.routes: dict[int, Any] = {}
         self.fixes: dict[int, Fix] = {}
         for device in self.devices:
             if device.vehicle_id not in self.routes:
-                route = Route(device.vehicle_id, start_time=start)
+                route = self.cast.route(device.vehicle_id) or Route(
+                    device.vehicle_id, start_time=start
+                )
                 self.routes[device.vehicle_id] = route
                 self.fixes[device.vehicle_id] = route.position()
         self._stopping = asyncio.Event()
@@ -219,6 +233,10 @@ class Simulator:
                 self.stats.connected += 1
                 backoff = BACKOFF_MIN
                 await self._session(device, link)
+                if self._silent(device):  # a scripted silence: hang up, come back after it
+                    link.close()
+                    await self._wait_out_silence(device)
+                    continue
             except (OSError, ConnectionError, TimeoutError, f.RegisterRefused) as exc:
                 logger.debug("%s %s: %s", device.protocol, device.identifier, exc)
             finally:
@@ -269,6 +287,35 @@ class Simulator:
         seconds = self.report_intervals.get(device.identifier)
         return self.interval if seconds is None else seconds / self.speedup
 
+    def _silent(self, device: SimDevice) -> bool:
+        return self.cast.silent(device, self.routes[device.vehicle_id].elapsed_s)
+
+    async def _wait_out_silence(self, device: SimDevice) -> None:
+        while self._silent(device):
+            await asyncio.sleep(self.interval)
+
+    def tick_frames(self, device: SimDevice, next_serial: Callable[[], int]) -> list[bytes]:
+        """What the device sends this tick: the alarm frames its episode schedules now (each
+        carries the fix, so no location repeats it), else one location."""
+        fix = self.fix_of(device)
+        t = self.routes[device.vehicle_id].elapsed_s
+        wanted = [k for k in self.cast.alarms(device, t) if self._can_send_alarm(device, k)]
+        frames = [self._alarm(device, next_serial(), fix, kind) for kind in wanted]
+        return [f for f in frames if f is not None] or [
+            self._location(device, next_serial(), fix)
+        ]
+
+    @staticmethod
+    def _can_send_alarm(device: SimDevice, kind: str) -> bool:
+        table = {"gt06": GT06_ALARM_BYTE, "jt808": JT808_ALARM_BIT}.get(device.protocol, {})
+        return kind in table
+
+    def fix_of(self, device: SimDevice) -> Fix:
+        """Where the device reports from: its car's fix (a scripted episode may leave one of
+        the car's devices behind)."""
+        route = self.routes[device.vehicle_id]
+        return self.cast.fix(device, route, self.fixes[device.vehicle_id])
+
     async def _session(self, device: SimDevice, link: _Link) -> None:
         reader = asyncio.create_task(self._read_downlinks(device, link))
         try:
@@ -277,8 +324,11 @@ class Simulator:
                 if reader.done():  # the server closed the connection
                     reader.result()
                     raise ConnectionError("closed by the server")
-                fix = self.fixes[device.vehicle_id]
-                await self._send(link, self._location(device, link.next_serial(), fix))
+                if self._silent(device):
+                    return
+                for frame in self.tick_frames(device, link.next_serial):
+                    await self._send(link, frame)
+                fix = self.fix_of(device)
                 count += 1
                 if count % HEARTBEAT_EVERY == 0:
                     await self._send(link, self._heartbeat(device, link.next_serial(), fix))
@@ -400,6 +450,30 @@ class Simulator:
                 acc=fix.acc, fuel_cut=self.fuel_cut.get(device.identifier, False)
             ),
         )
+
+    def _alarm(self, device: SimDevice, serial: int, fix: Fix, kind: str) -> bytes | None:
+        """A location frame carrying the alarm `kind` (GT06 0x26 alarm packet, JT808 0x0200
+        with the alarm word); None for a protocol or kind the simulator cannot send."""
+        t = self.clock().astimezone(dt.UTC).replace(microsecond=0)
+        if device.protocol == "gt06" and kind in GT06_ALARM_BYTE:
+            return f.gt06_alarm(
+                serial,
+                fix_time=t,
+                lat=fix.lat,
+                lon=fix.lon,
+                speed_kmh=round(fix.speed_kmh, 1),
+                course=int(fix.course) % 360,
+                satellites=9,
+                valid=True,
+                acc=fix.acc,
+                alarm_code=GT06_ALARM_BYTE[kind],
+            )
+        if device.protocol == "jt808" and kind in JT808_ALARM_BIT:
+            fields = self._jt808_location_fields(device, fix)
+            return f.jt808_location(
+                device.identifier, serial, alarm_word=1 << JT808_ALARM_BIT[kind], **fields
+            )
+        return None
 
     def _heartbeat(self, device: SimDevice, serial: int, fix: Fix) -> bytes:
         if device.protocol == "gt06":

@@ -382,7 +382,7 @@ def test_a_committed_fix_reaches_the_users_who_may_see_the_vehicle(world, monkey
 
 
 # --- Across processes, through Redis ------------------------------------------------------------
-REDIS_URL = os.environ.get("CARLOAN_TEST_REDIS_URL", "")
+REDIS_URL = os.environ.get("CARLOAN_TEST_REDIS_URL") or os.environ.get("REDIS_URL", "")
 REDIS_PREFIX = "carloan_live_test"
 
 PUBLISHER = textwrap.dedent(
@@ -422,7 +422,7 @@ PUBLISHER = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="set CARLOAN_TEST_REDIS_URL=redis://... to run")
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis: set REDIS_URL (make test-postgis does)")
 def test_another_process_publishes_through_redis_and_the_browser_receives_it(world, settings):
     settings.CHANNEL_LAYERS = {
         "default": {

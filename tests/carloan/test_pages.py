@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -10,6 +12,7 @@ from django.urls import reverse
 
 from carloan.pages.selectors import live_snapshot, vehicle_state
 from devices.models import Device
+from tests.conftest import perms
 
 T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)
 
@@ -85,3 +88,152 @@ def test_map_pages_render_with_vendored_scripts(world, client):
     assert "cdn" not in html.lower()
     assert client.get(reverse("playback")).status_code == 200
     assert client.get(reverse("alarm-centre")).status_code == 200
+
+
+# --- The pages' JavaScript and the APIs / live feed it reads (field names agree) ---------------
+STATIC = Path(__file__).resolve().parents[2] / "static" / "pages"
+
+
+def js(name: str) -> str:
+    return (STATIC / name).read_text()
+
+
+def test_snapshot_lists_each_vehicles_devices_with_id_and_online_flag(world, client):
+    device = world.devices["a1"]
+    locate(device, 34.26, 108.94, online=True)
+    client.force_login(world.users["a1_operator"])
+    data = client.get(reverse("monitor-snapshot")).json()
+    (row,) = data["vehicles"]
+    assert row[data["fields"].index("devices")] == [[device.pk, device.identifier, 1]]
+    # monitor.js matches device_status items by device id and searches by identifier.
+    assert "d[0] === item.device_id" in js("monitor.js") and "d[1].includes(q)" in js("monitor.js")
+
+
+def grant(user, *codes):
+    user.user_permissions.add(*perms(codes))
+    return type(user).objects.get(pk=user.pk)  # a fresh permission cache
+
+
+def test_vehicle_panel_offers_only_the_commands_the_user_may_send(world, client):
+    vehicle = world.vehicles["a1"]
+    url = reverse("monitor-vehicle", args=[vehicle.pk])
+
+    def kinds(user):
+        client.force_login(user)
+        (device,) = client.get(url).json()["devices"]
+        return [c["kind"] for c in device["commands"]]
+
+    operator = world.users["a1_operator"]
+    assert kinds(operator) == []  # no devices.add_command: no buttons
+    operator = grant(operator, "devices.add_command")
+    assert kinds(operator) == ["locate_now", "fuel_restore", "reboot"]  # no fuel-cut permission
+    operator = grant(operator, "devices.send_fuel_cut")
+    assert kinds(operator) == ["locate_now", "fuel_cut", "fuel_restore", "reboot"]
+    # H02 cannot be asked for its position: the protocol has no encoding for it.
+    Device.all_objects.filter(pk=world.devices["a1"].pk).update(protocol="h02")
+    assert kinds(operator) == ["fuel_cut", "fuel_restore", "reboot"]
+
+
+def test_command_buttons_post_the_body_the_commands_api_takes(world, api):
+    operator = grant(world.users["a1_operator"], "devices.add_command")
+    device = world.devices["a1"]
+    # What monitor.js sends for a button: {imei, kind, params: {}}.
+    assert "body: { imei: imei, kind: b.dataset.kind, params: {} }" in js("monitor.js")
+    response = api(operator).post(
+        "/api/v1/commands/",
+        {"imei": device.identifier, "kind": "locate_now", "params": {}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "queued"
+
+
+def test_alarm_centre_reads_the_list_fields_and_the_live_item_fields(world, api, client):
+    from alarms.notify.services import alarm_live_item
+    from alarms.services import lifecycle
+
+    admin = world.users["platform_admin"]
+    vehicle = world.vehicles["a1"]
+    alarm = lifecycle.alarm_raise(
+        vehicle_id=vehicle.pk, customer_id=vehicle.customer_id, kind="sos", at=T0, now=T0
+    )
+    row = api(admin).get("/api/v1/alarms/").json()["results"][0]
+    source = js("alarms.js")
+    for key in ("kind_label", "level_label", "status_label", "target_name", "occurrences"):
+        assert key in row and f"a.{key}" in source
+    item = alarm_live_item(alarm)
+    assert item["alarm_id"] == row["id"] and "item.alarm_id" in source
+    # The live item carries codes; the page labels them from the server's translations.
+    client.force_login(admin)
+    page = client.get(reverse("alarm-centre"))
+    labels = page.context["page_i18n"]
+    assert labels["kinds"]["sos"] == row["kind_label"]
+    assert labels["levels"][str(item["level"])] == row["level_label"]
+    assert labels["alarm_statuses"][item["status"]] == row["status_label"]
+
+
+def test_alarm_centre_hides_the_handling_buttons_without_the_permission(world, client):
+    client.force_login(world.users["a_admin"])  # no alarms.handle_alarm
+    assert 'data-can-handle="0"' in client.get(reverse("alarm-centre")).content.decode()
+    client.force_login(world.users["platform_admin"])
+    assert 'data-can-handle="1"' in client.get(reverse("alarm-centre")).content.decode()
+
+
+def test_playback_reads_the_track_apis_keys(world, api):
+    import time_machine
+
+    from gateway.ingest import Inbound, ingest_batch
+    from gateway.protocols import messages as m
+
+    vehicle, device = world.vehicles["a1"], world.devices["a1"]
+    fix = m.Position(fix_time=T0, lat=34.26, lon=108.94, valid=True, speed_kmh=12.0)
+    with time_machine.travel(T0, tick=False):
+        ingest_batch(
+            [
+                Inbound(
+                    device_id=device.pk,
+                    message=m.Message(
+                        protocol="gt06", type=m.POSITION, device_id=None, positions=(fix,)
+                    ),
+                    received_at=T0,
+                )
+            ]
+        )
+    data = (
+        api(world.users["platform_admin"])
+        .get(
+            f"/api/v1/vehicles/{vehicle.pk}/track/",
+            {"since": "2026-11-22T07:00:00Z", "until": "2026-11-22T09:00:00Z"},
+        )
+        .json()
+    )
+    (point,) = data["positions"]
+    source = js("playback.js")
+    assert "data.positions" in source and "data.truncated" in source
+    for key in ("time", "lat", "lon", "speed_kmh", "valid", "flags"):
+        assert key in point and f".{key}" in source
+
+
+def test_monitor_reads_the_live_items_fields():
+    from carloan.realtime import device_status_item, position_item
+
+    row = SimpleNamespace(
+        vehicle_id=1,
+        device_id=2,
+        fix_time=T0,
+        point=Point(108.94, 34.26, srid=4326),
+        speed_kmh=40.0,
+        course=90,
+        acc=True,
+        source="gps",
+        valid=True,
+    )
+    position = position_item(row, plate="陕A12345", imei="1", customer_id=3)
+    status = device_status_item(
+        {"online": False}, device_id=2, imei="1", vehicle_id=1, plate="陕A12345", customer_id=3
+    )
+    source = js("monitor.js")
+    for key in ("lat", "lon", "speed_kmh", "course", "fix_time", "device_id"):
+        assert key in position and f"item.{key}" in source
+    for key in ("online", "device_id", "vehicle_id"):
+        assert key in status and f"item.{key}" in source

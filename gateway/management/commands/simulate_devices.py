@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devices.models import Device
 from gateway.management.commands.run_gateway import parse_ports
+from gateway.simulator.episodes import plan
 from gateway.simulator.runner import SimDevice, Simulator
 
 
@@ -52,6 +53,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--duration", type=float, default=None, help="stop after S seconds (default: never)"
         )
+        parser.add_argument(
+            "--episodes",
+            action="store_true",
+            help="let a few cars play the scripted alarm episodes (gateway.simulator.episodes)",
+        )
 
     def handle(self, *args, **options):
         if not logging.getLogger().handlers:
@@ -74,6 +80,7 @@ class Command(BaseCommand):
             ports=ports,
             interval=options["interval"],
             speedup=options["speedup"],
+            episodes=plan(devices) if options["episodes"] else None,
         )
         stats = asyncio.run(self._run(simulator, options["duration"]))
         self.stdout.write(
