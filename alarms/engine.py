@@ -330,8 +330,14 @@ class Engine:
             state = dict(row.state) if row else {}
             last = parse(state.get("last_at"))
             for pos in sorted(fixes, key=lambda p: p.fix_time):
-                if last is not None and pos.fix_time <= last:
-                    continue  # older than what the engine already judged
+                if last is not None and pos.fix_time < last:
+                    continue  # older than what the engine already judged for the vehicle
+                if last is not None and pos.fix_time == last:
+                    # Two devices of one car report the same second (separation needs both);
+                    # the same device's fix again is a repeat.
+                    seen = (state.get("_devices") or {}).get(str(pos.device_id))
+                    if seen is not None and parse(seen["at"]) >= pos.fix_time:
+                        continue
                 last = pos.fix_time
                 fix = Fix(
                     pos.device_id,

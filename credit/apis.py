@@ -24,14 +24,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.apis import ActionPermissions, request_user
+from accounts.models import Customer
 from accounts.selectors import customers_visible_to, home_customer
 from credit import services
-from credit.models import Application, DecisionStep, Loan
+from credit.models import Application, Dealer, DecisionStep, Loan, Product
 from credit.selectors import (
     application_detail,
     applications_for_list,
     dealers_visible_to,
+    in_subtree_of,
     products_visible_to,
+    related_to,
 )
 
 DECISION_OF_STATUS = {
@@ -46,14 +49,51 @@ DECISION_OF_STATUS = {
 # --- Input ----------------------------------------------------------------------------------
 @extend_schema_field(OpenApiTypes.INT)
 class _VisibleField(serializers.PrimaryKeyRelatedField):
-    """A related id chosen among what the caller may see (the selector given)."""
+    """A related id chosen among what the caller may see (the selector gives the choices).
 
-    def __init__(self, *, selector, **kwargs):
+    A submitted id is read by primary key with its owner's tree columns (`fetch`) and checked in
+    Python (`visible(user, owner)`, the selector's rule on the bounds in hand): the same answer
+    as looking it up in the selector's queryset, without compiling the visibility subquery on
+    every decision (this runs three times per POST on the 50 ms path)."""
+
+    def __init__(self, *, selector, fetch, visible, **kwargs):
         self.selector = selector
+        self.fetch = fetch
+        self.visible = visible
         super().__init__(**kwargs)
 
     def get_queryset(self):
         return self.selector(request_user(self))
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            pk = int(data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        obj = self.fetch(pk)
+        if obj is None or not self.visible(request_user(self), obj):
+            self.fail("does_not_exist", pk_value=data)
+        return obj
+
+
+def _fetch_customer(pk: int):
+    return (
+        Customer.objects.only("id", "name", "tree_id", "lft", "rght", "level").filter(pk=pk).first()
+    )
+
+
+def _fetch_product(pk: int):
+    return Product.objects.select_related("customer").filter(pk=pk).first()
+
+
+def _fetch_dealer(pk: int):
+    return Dealer.objects.select_related("customer").filter(pk=pk).first()
+
+
+def _owner_related(user, obj) -> bool:
+    return related_to(user, obj.customer)
 
 
 class ApplicantInputSerializer(serializers.Serializer):
@@ -70,11 +110,21 @@ class ApplicantInputSerializer(serializers.Serializer):
 class ApplicationInputSerializer(serializers.Serializer):
     customer = _VisibleField(
         selector=customers_visible_to,
+        fetch=_fetch_customer,
+        visible=in_subtree_of,
         required=False,
         help_text=_("Customer (branch) the application belongs to; default: the caller's own."),
     )
-    product = _VisibleField(selector=products_visible_to)
-    dealer = _VisibleField(selector=dealers_visible_to, required=False, allow_null=True)
+    product = _VisibleField(
+        selector=products_visible_to, fetch=_fetch_product, visible=_owner_related
+    )
+    dealer = _VisibleField(
+        selector=dealers_visible_to,
+        fetch=_fetch_dealer,
+        visible=_owner_related,
+        required=False,
+        allow_null=True,
+    )
     applicant = ApplicantInputSerializer()
     used_car = serializers.BooleanField(default=False)
     car_price = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from devices import work_modes
 from devices.protocols import PROTOCOLS
@@ -204,7 +204,7 @@ def _gt06_const(name: str) -> Callable[[dict[str, Any]], str]:
 
 KINDS: dict[str, Kind] = {
     FUEL_CUT: Kind(
-        _lazy("fuel cut"),
+        gettext_lazy("fuel cut"),
         (SEND_PERMISSION, FUEL_CUT_PERMISSION),
         _no_params,
         {
@@ -215,7 +215,7 @@ KINDS: dict[str, Kind] = {
         deferrable=True,
     ),
     FUEL_RESTORE: Kind(
-        _lazy("fuel restore"),
+        gettext_lazy("fuel restore"),
         (SEND_PERMISSION,),
         _no_params,
         {
@@ -225,7 +225,7 @@ KINDS: dict[str, Kind] = {
         },
     ),
     REBOOT: Kind(
-        _lazy("reboot"),
+        gettext_lazy("reboot"),
         (SEND_PERMISSION,),
         _no_params,
         {
@@ -235,7 +235,7 @@ KINDS: dict[str, Kind] = {
         },
     ),
     SET_INTERVAL: Kind(
-        _lazy("set report interval"),
+        gettext_lazy("set report interval"),
         (SEND_PERMISSION,),
         _interval_params,
         {
@@ -246,9 +246,9 @@ KINDS: dict[str, Kind] = {
             "h02": _h02(lambda p: f"D1,{p['seconds']}"),
         },
     ),
-    SET_MODE: Kind(_lazy("set work mode"), (SEND_PERMISSION,), _mode_params, {}),
+    SET_MODE: Kind(gettext_lazy("set work mode"), (SEND_PERMISSION,), _mode_params, {}),
     LOCATE_NOW: Kind(
-        _lazy("locate now"),
+        gettext_lazy("locate now"),
         (SEND_PERMISSION,),
         _no_params,
         {

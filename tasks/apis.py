@@ -3,6 +3,7 @@ with the mobile app. The field workers' own API is `tasks.mobile`."""
 
 from __future__ import annotations
 
+from django import forms
 from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.utils.translation import gettext_lazy as _
@@ -32,7 +33,20 @@ from tasks.serializers import (
 )
 from vehicles.selectors import vehicles_visible_to
 
+MAX_ID = 2**63 - 1  # the largest 64-bit primary key
 STATUS_FILTER_CHOICES = [("open", _("open (not done yet)")), *WorkOrder.Status.choices]
+
+
+class IdFilter(filters.NumberFilter):
+    """A row id: a whole number a database column holds. A bare NumberFilter passes 1e30 or
+    2**70 on to SQLite, which cannot bind it (OverflowError, a 500); this answers 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class WorkOrderFilter(filters.FilterSet):
@@ -42,9 +56,9 @@ class WorkOrderFilter(filters.FilterSet):
         method="filter_status",
         help_text=_("A status, or 'open' for every status before done."),
     )
-    assignee = filters.NumberFilter(field_name="assignee", help_text=_("User id."))
-    vehicle = filters.NumberFilter(field_name="vehicle", help_text=_("Vehicle id."))
-    customer = filters.NumberFilter(field_name="customer", help_text=_("Customer id."))
+    assignee = IdFilter(field_name="assignee", help_text=_("User id."))
+    vehicle = IdFilter(field_name="vehicle", help_text=_("Vehicle id."))
+    customer = IdFilter(field_name="customer", help_text=_("Customer id."))
 
     class Meta:
         model = WorkOrder
@@ -168,7 +182,8 @@ class WorkOrderViewSet(viewsets.GenericViewSet):
         return Response(self._detail(order))
 
     @extend_schema(responses=TaskSuggestionOutputSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    # A short list, not a page (and the schema must not announce one).
+    @action(detail=True, methods=["get"], pagination_class=None)
     def suggestions(self, request, pk=None):
         """The nearest available field workers for this order (on duty, with a recent position,
         of a kind the order may go to), nearest first."""

@@ -123,6 +123,14 @@ class WorkOrderOutputSerializer(serializers.ModelSerializer):
 
 class TaskRecordOutputSerializer(serializers.ModelSerializer):
     kind_display = serializers.CharField(source="get_kind_display")
+    # Declared: a read-only model field loses allow_blank, and the schema would then refuse the
+    # "" of records that are not status changes (and of the first one, which has no "from").
+    status_from = serializers.ChoiceField(
+        choices=WorkOrder.Status.choices, allow_blank=True, read_only=True
+    )
+    status_to = serializers.ChoiceField(
+        choices=WorkOrder.Status.choices, allow_blank=True, read_only=True
+    )
     author = serializers.CharField(source="author.username", default=None)
     lat = serializers.SerializerMethodField()
     lon = serializers.SerializerMethodField()

@@ -172,7 +172,7 @@ class ProvinceLeave(Rule):
 # -- parking ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ParkingParams:
-    limit_hours: float = param(24.0, low=0.5, high=90 * 24, unit="h")
+    limit_hours: float = param(24.0, low=0.1, high=90 * 24, unit="h")
 
 
 class ParkingOvertime(Rule):
@@ -275,7 +275,7 @@ class UsualAreaAbsent(Rule):
 # -- fatigue driving ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FatigueParams:
-    max_drive_hours: float = param(4.0, low=0.5, high=24, unit="h")
+    max_drive_hours: float = param(4.0, low=0.1, high=24, unit="h")
     rest_minutes: int = param(20, low=1, high=24 * 60, unit="min")
 
 

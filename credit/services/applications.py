@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Customer
-from accounts.selectors import customer_is_visible_to, customers_visible_to
+from accounts.selectors import customer_is_visible_to
 from carloan.errors import ApplicationError, InvalidTransition
 from carloan.identifiers import normalize_id_number, normalize_phone, normalize_plate, normalize_vin
 from carloan.services import model_save
@@ -23,6 +23,7 @@ from credit.models import Applicant, Application, Dealer, DecisionStep, LinkKey,
 from credit.rules import DEFAULT_SCHEMA
 from credit.rules.values import coerce_flat, flatten
 from credit.scorecard import ScorecardError
+from credit.selectors import customer_line, in_subtree_of
 
 APPLICANT_FIELDS = ("name", "id_number", "phone", "address", "employer", "monthly_income")
 _FK_FIELDS = ["customer", "applicant", "product", "dealer", "rule_set", "scorecard", "reviewed_by"]
@@ -37,25 +38,21 @@ def _not_found() -> ApplicationError:
     return ApplicationError(_("No such application."), code="not_found")
 
 
-def _customer_for(by, customer_id: int) -> Customer:
-    """The customer with fresh tree columns, when `by` may see it (else not_found)."""
-    qs = customers_visible_to(by) if by is not None else Customer.objects.all()
-    customer = qs.only("id", "name", "tree_id", "lft", "rght", "level").filter(pk=customer_id)
-    found = customer.first()
-    if found is None:
+def _customer_and_line(by, customer_id: int) -> tuple[Customer, dict[int, int]]:
+    """The customer with fresh tree columns, when `by` may see it (else not_found), and its line:
+    id -> level of the customer and its ancestors (whose products, dealers and rules it uses).
+    One query: this runs on every decision."""
+    line = customer_line(customer_id)
+    customer = line[-1] if line else None
+    if (
+        customer is None
+        or customer.pk != customer_id
+        or (by is not None and not in_subtree_of(by, customer))
+    ):
         raise ApplicationError(
             _("That customer is outside your part of the tree."), code="not_found"
         )
-    return found
-
-
-def _line_of(customer: Customer) -> dict[int, int]:
-    """id -> level of the customer and its ancestors (whose products and dealers it uses)."""
-    return dict(
-        Customer.objects.filter(
-            tree_id=customer.tree_id, lft__lte=customer.lft, rght__gte=customer.rght
-        ).values_list("id", "level")
-    )
+    return customer, {c.pk: c.level for c in line}
 
 
 def _lender(customer: Customer, line: dict[int, int]) -> Customer:
@@ -179,8 +176,7 @@ def application_submit(
     price less the down payment, scorecard attributes the scorecards cannot read, unknown checks.
     `by` must see `customer` (else not_found). Returns the application with its decision:
     status approved / review / rejected, score, band, reasons, quota, steps."""
-    customer = _customer_for(by, customer.pk)
-    line = _line_of(customer)  # customer id -> level, for the customer and its ancestors
+    customer, line = _customer_and_line(by, customer.pk)
     at = at or timezone.now()
     if timezone.is_naive(at):
         raise ValidationError({"at": _("The submission time must have a time zone.")})
@@ -257,6 +253,7 @@ def application_submit(
     submission = pipeline.Submission(
         customer=customer,
         lender=_lender(customer, line),
+        line=line,
         product=product,
         dealer=dealer,
         at=at,

@@ -17,6 +17,13 @@
     chunkProgress: (done, total) => { if (done === total && painted) { painted(); painted = null; } },
   });
   map.addLayer(cluster);
+  function label(v) { return v.plate + " · " + t(v.state) + (v.speed ? " · " + v.speed + " km/h" : ""); }
+  cluster.on("click", (e) => { if (e.layer.vehicleId != null) showPanel(e.layer.vehicleId); });
+  cluster.on("mouseover", (e) => {
+    const v = vehicles.get(e.layer.vehicleId);
+    if (v) e.layer.bindTooltip(label(v)).openTooltip();
+  });
+  cluster.on("mouseout", (e) => { if (e.layer.vehicleId != null) e.layer.unbindTooltip(); });
 
   // id -> {id, plate, lat, lon, state, speed, course, fix_time, devices: [[id, imei, online]], borrower, marker}
   const vehicles = new Map();
@@ -30,9 +37,8 @@
   function place(v) {
     if (v.lat == null) return;
     if (!v.marker) {
+      // No per-marker tooltip or listener: the cluster group delegates (10,000 markers).
       v.marker = L.circleMarker(where(v), style(v));
-      v.marker.bindTooltip(() => v.plate + " · " + t(v.state) + (v.speed ? " · " + v.speed + " km/h" : ""));
-      v.marker.on("click", () => showPanel(v.id));
       v.marker.vehicleId = v.id;
     } else {
       v.marker.setLatLng(where(v));
@@ -52,6 +58,7 @@
   async function loadSnapshot() {
     const started = performance.now();
     const data = await json(mapEl.dataset.snapshot);
+    performance.mark("snapshot-fetched");
     const f = Object.fromEntries(data.fields.map((name, i) => [name, i]));
     cluster.clearLayers();
     vehicles.clear();
@@ -64,6 +71,7 @@
       place(v);
       if (v.marker && visible(v)) markers.push(v.marker);
     }
+    performance.mark("markers-built");
     painted = () => requestAnimationFrame(() => {
       if (!document.body.dataset.firstPaintMs) document.body.dataset.firstPaintMs = String(Math.round(performance.now()));
     });

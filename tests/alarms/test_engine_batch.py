@@ -112,3 +112,21 @@ def test_a_repeat_in_the_next_batch_is_not_notified_again(notified):
     with transaction.atomic():
         engine.process([fix(vehicle, device, 10, *XIAN)], now=T0)  # still inside: no new alarm
     assert len(notified) == 1 and len(notified[0]) == 1
+
+
+@pytest.mark.django_db
+def test_two_devices_of_one_car_reporting_the_same_second_are_both_judged():
+    """Separation compares the car's devices: a fix of the second device stamped the same second
+    as the first device's must not be dropped as "already judged"."""
+    [(vehicle, wired)] = make_cars(1)
+    wireless = DeviceFactory(customer=vehicle.customer)
+    device_bind(vehicle=vehicle, device=wireless)
+    engine = Engine(places=FakePlaces())
+    far = (XIAN[0] + 0.02, XIAN[1])  # 2.2 km north
+    with transaction.atomic():
+        engine.process([fix(vehicle, wired, 0, *XIAN), fix(vehicle, wireless, 0, *far)], now=T0)
+    assert list(Alarm.objects.values_list("kind", flat=True)) == ["separation"]
+    # The same fix of the same device again (a resent frame) is not judged twice.
+    with transaction.atomic():
+        result = engine.process([fix(vehicle, wireless, 0, *far)], now=T0)
+    assert result.fixes == 0

@@ -32,6 +32,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 REDIS_SERVER = shutil.which("redis-server")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 START_TIMEOUT = 20.0
+# Map tiles would come from the internet: every tile is this 1x1 transparent GIF instead.
+BLANK_TILE = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
 
 
 def browser_missing() -> str | None:
@@ -220,8 +222,8 @@ def live_feed(settings, redis_url):
         }
     }
     settings.LIVE_FLUSH_INTERVAL = 1.0
-    # Tiles would be fetched from the internet: a local URL that answers 404 at once.
-    settings.MAP_TILE_URL = "/static/pages/no-tiles/{z}/{x}/{y}.png"
+    # Tiles would come from the internet: every tile is a blank image instead.
+    settings.MAP_TILE_URL = BLANK_TILE
     previous = realtime._feed
     realtime._feed = realtime.LiveFeed(interval=1.0)
     try:

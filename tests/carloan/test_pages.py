@@ -237,3 +237,15 @@ def test_monitor_reads_the_live_items_fields():
         assert key in position and f"item.{key}" in source
     for key in ("online", "device_id", "vehicle_id"):
         assert key in status and f"item.{key}" in source
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_snapshot_fix_time_is_whole_unix_seconds(world, client, settings, debug):
+    settings.DEBUG = debug  # DEBUG logs every query with its parameters filled in
+    device = world.devices["a1"]
+    locate(device, 34.26, 108.94)
+    Device.all_objects.filter(pk=device.pk).update(last_fix_at=T0 + dt.timedelta(microseconds=4))
+    client.force_login(world.users["a1_operator"])
+    data = client.get(reverse("monitor-snapshot")).json()
+    (row,) = data["vehicles"]
+    assert row[data["fields"].index("fix_time")] == int(T0.timestamp())
