@@ -14,7 +14,7 @@ POSTGIS_REDIS_URL ?= redis://127.0.0.1:6379/0
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 
-.PHONY: help setup demo serve test test-postgis lint migrate messages bench clean
+.PHONY: help setup demo serve test test-postgis test-browser lint migrate messages bench clean
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -24,7 +24,7 @@ help: ## List the targets
 setup: ## Install what is missing (apt libs, .venv, requirements, .env, translations) and migrate
 	@bash scripts/setup.sh
 
-demo: setup ## Set up, load demo data (prints the logins), run back office :8000 + gateway + simulated trackers
+demo: setup ## Set up, load demo data (prints the logins), run pages :8000 + gateway + worker + trackers (+ private Redis)
 	@DEMO_HOST=$(DEMO_HOST) DEMO_PORT=$(DEMO_PORT) bash scripts/demo.sh
 
 serve: setup ## Serve the back office on :8000 without reloading demo data
@@ -41,6 +41,9 @@ test: setup ## Run the test suite on SpatiaLite (the default database)
 test-postgis: setup ## Run the test suite on PostGIS + Redis (installs/starts them if needed)
 	@bash scripts/services.sh
 	DATABASE_URL=$(POSTGIS_DATABASE_URL) REDIS_URL=$(POSTGIS_REDIS_URL) $(PYTEST)
+
+test-browser: setup ## Run only the browser test (headless Chromium); screenshots in var/screenshots/
+	$(VENV)/bin/pytest tests/browser $(PYTEST_ARGS)
 
 lint: ## Lint with ruff
 	@bash scripts/setup.sh --no-migrate

@@ -129,7 +129,12 @@ class MeApi(APIView):
 # --- Customers --------------------------------------------------------------------------------
 class CustomerFilter(filters.FilterSet):
     code = filters.CharFilter(field_name="code", help_text=_("Exact customer code."))
-    parent = filters.NumberFilter(field_name="parent", help_text=_("Id of the parent customer."))
+    parent = filters.NumberFilter(
+        field_name="parent",
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text=_("Id of the parent customer."),
+    )
 
     class Meta:
         model = Customer

@@ -60,9 +60,13 @@ class AlarmFilter(filters.FilterSet):
         coerce=int,
         help_text=_("This level or above."),
     )
-    vehicle = filters.NumberFilter(field_name="vehicle", help_text=_("Vehicle id."))
+    vehicle = filters.NumberFilter(
+        field_name="vehicle", min_value=1, max_value=2**63 - 1, help_text=_("Vehicle id.")
+    )
     plate = filters.CharFilter(method="filter_plate", help_text=_("Plate or part of it."))
-    customer = filters.NumberFilter(field_name="customer", help_text=_("Customer id."))
+    customer = filters.NumberFilter(
+        field_name="customer", min_value=1, max_value=2**63 - 1, help_text=_("Customer id.")
+    )
     since = filters.IsoDateTimeFilter(
         field_name="raised_at", lookup_expr="gte", help_text=_("Raised at or after (ISO 8601).")
     )
@@ -268,8 +272,12 @@ class AlarmViewSet(viewsets.GenericViewSet):
 # --- Alarm settings ------------------------------------------------------------------------------
 class AlarmSettingFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=kinds.choices, help_text=_("Alarm kind."))
-    customer = filters.NumberFilter(field_name="customer", help_text=_("Customer id."))
-    vehicle = filters.NumberFilter(field_name="vehicle", help_text=_("Vehicle id."))
+    customer = filters.NumberFilter(
+        field_name="customer", min_value=1, max_value=2**63 - 1, help_text=_("Customer id.")
+    )
+    vehicle = filters.NumberFilter(
+        field_name="vehicle", min_value=1, max_value=2**63 - 1, help_text=_("Vehicle id.")
+    )
 
     class Meta:
         model = AlarmSetting

@@ -158,7 +158,10 @@ def build_episode_demo(vehicles: list[Vehicle]) -> dict[int, str]:
             )
         elif episode.name == "expressway":
             svc.custom_alarm_type_create(
-                customer=vehicle.customer, name="高速行驶 ≥100 km/h", min_speed_kmh=100, duration_s=30
+                customer=vehicle.customer,
+                name="高速行驶 ≥100 km/h",
+                min_speed_kmh=100,
+                duration_s=30,
             )
         elif episode.name == "fence_visit":
             svc.geofence_create(

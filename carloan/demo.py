@@ -93,10 +93,14 @@ CUSTOMERS = (
     ),
 )
 
-ALL_APPS = ("accounts", "devices", "vehicles")
+ALL_APPS = ("accounts", "devices", "vehicles", "alarms", "credit", "tasks")
 # role key -> (name, description, permissions; None = every permission of ALL_APPS)
 ROLES: dict[str, tuple[str, str, tuple[str, ...] | None]] = {
-    "admin": ("管理员", "Administrator: every accounts, devices and vehicles permission", None),
+    "admin": (
+        "管理员",
+        "Administrator: every permission of accounts, devices, vehicles, alarms, credit, tasks",
+        None,
+    ),
     "operator": (
         "风控专员",
         "Operator: view / add / change vehicles, devices and bindings; view customers",
@@ -114,6 +118,25 @@ ROLES: dict[str, tuple[str, str, tuple[str, ...] | None]] = {
             "devices.view_devicemodel",
             "devices.view_manufacturer",
             "accounts.view_customer",
+            # The live map, the alarm centre and commands (fuel cut needs devices.send_fuel_cut).
+            "devices.view_command",
+            "devices.add_command",
+            "alarms.view_alarm",
+            "alarms.view_alarmevent",
+            "alarms.handle_alarm",
+            "alarms.view_riskpoint",
+            "alarms.view_geofence",
+            "alarms.view_annotation",
+            "alarms.add_annotation",
+            "alarms.view_arming",
+            "alarms.add_arming",
+            # Dispatching and checking field work; pre-loan applications.
+            "tasks.view_workorder",
+            "tasks.add_workorder",
+            "tasks.dispatch_workorder",
+            "tasks.verify_workorder",
+            "credit.view_application",
+            "credit.add_application",
         ),
     ),
     "installer": (
@@ -125,16 +148,25 @@ ROLES: dict[str, tuple[str, str, tuple[str, ...] | None]] = {
             "vehicles.add_devicebinding",
             "devices.view_device",
             "accounts.view_customer",
+            "tasks.view_workorder",
+            "tasks.work_workorder",
+            "alarms.view_annotation",
+            "alarms.add_annotation",
         ),
     ),
     "field": (
         "外勤",
-        "Field worker (salesman, repossession team): view vehicles and devices",
+        "Field worker (salesman, repossession): view vehicles, devices, alarms; work orders",
         (
             "vehicles.view_vehicle",
             "vehicles.view_devicebinding",
             "devices.view_device",
             "accounts.view_customer",
+            "alarms.view_alarm",
+            "tasks.view_workorder",
+            "tasks.work_workorder",
+            "alarms.view_annotation",
+            "alarms.add_annotation",
         ),
     ),
 }

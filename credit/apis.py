@@ -15,6 +15,8 @@ Rights: `credit.view_application` to read, `credit.add_application` to submit,
 
 from __future__ import annotations
 
+import copy
+
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -24,17 +26,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.apis import ActionPermissions, request_user
-from accounts.models import Customer
 from accounts.selectors import customers_visible_to, home_customer
 from credit import services
 from credit.models import Application, Dealer, DecisionStep, Loan, Product
 from credit.selectors import (
     application_detail,
     applications_for_list,
+    customer_with_bounds,
     dealers_visible_to,
     in_subtree_of,
     products_visible_to,
     related_to,
+    with_owner,
 )
 
 DECISION_OF_STATUS = {
@@ -79,17 +82,15 @@ class _VisibleField(serializers.PrimaryKeyRelatedField):
 
 
 def _fetch_customer(pk: int):
-    return (
-        Customer.objects.only("id", "name", "tree_id", "lft", "rght", "level").filter(pk=pk).first()
-    )
+    return customer_with_bounds(pk)
 
 
 def _fetch_product(pk: int):
-    return Product.objects.select_related("customer").filter(pk=pk).first()
+    return with_owner(Product, pk)
 
 
 def _fetch_dealer(pk: int):
-    return Dealer.objects.select_related("customer").filter(pk=pk).first()
+    return with_owner(Dealer, pk)
 
 
 def _owner_related(user, obj) -> bool:
@@ -159,14 +160,28 @@ class OutcomeInputSerializer(serializers.Serializer):
 
 
 # --- Output ---------------------------------------------------------------------------------
-class StepOutputSerializer(serializers.ModelSerializer):
+class _BuiltOnce:
+    """A ModelSerializer whose fields are built from the model once per class and copied per
+    instance (as a plain Serializer copies its declared fields), not introspected on every
+    response: the decision answers within 50 ms."""
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            cls._built_fields = built
+        return copy.deepcopy(built)
+
+
+class StepOutputSerializer(_BuiltOnce, serializers.ModelSerializer):
     class Meta:
         model = DecisionStep
         fields = ["order", "step", "outcome", "reason_codes", "details", "duration_us"]
         read_only_fields = fields
 
 
-class ApplicationOutputSerializer(serializers.ModelSerializer):
+class ApplicationOutputSerializer(_BuiltOnce, serializers.ModelSerializer):
     decision = serializers.SerializerMethodField()
     customer_name = serializers.CharField(source="customer.name")
     applicant_name = serializers.CharField(source="applicant.name")
@@ -260,9 +275,15 @@ class LoanOutputSerializer(serializers.ModelSerializer):
 # --- Filters and views ----------------------------------------------------------------------
 class ApplicationFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=Application.Status.choices)
-    dealer = filters.NumberFilter(field_name="dealer", help_text=_("Dealer id."))
-    product = filters.NumberFilter(field_name="product", help_text=_("Product id."))
-    customer = filters.NumberFilter(field_name="customer", help_text=_("Customer id."))
+    dealer = filters.NumberFilter(
+        field_name="dealer", min_value=1, max_value=2**63 - 1, help_text=_("Dealer id.")
+    )
+    product = filters.NumberFilter(
+        field_name="product", min_value=1, max_value=2**63 - 1, help_text=_("Product id.")
+    )
+    customer = filters.NumberFilter(
+        field_name="customer", min_value=1, max_value=2**63 - 1, help_text=_("Customer id.")
+    )
     link_group = filters.CharFilter(field_name="link_group", help_text=_("Fraud-link group."))
     since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

@@ -6,8 +6,8 @@ and an address, a blacklisted phone and a whitelisted ID number. Applicants carr
 rows of the training file, whose known outcome (good / bad) becomes the outcome of the approved
 ones, so the monitoring page has KS / AUC to show; dealers are rated from those outcomes.
 
-The demo roles of each lender get the credit rights (administrator: all; risk officer: read,
-submit and review applications). The scorecard is the server's, not the demo's: a reset leaves it.
+The demo roles of each lender get the credit rights (administrator: all; risk officer: submit and
+review applications, write, replay and publish rule sets, keep the lists, read the rest). The scorecard is the server's, not the demo's: a reset leaves it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ from credit.services.scorecards import scorecard_register_file
 DEMO_SOURCE = "演示数据"
 LENDERS = ("changan", "xibu")
 APPLICATIONS_PER_LENDER = 120
+# The risk officer (风控专员): decides reviews, writes, replays and publishes the lender's rules and
+# keeps its lists; reads the rest. (Scorecards serve every lender: the platform promotes them.)
 OPERATOR_RIGHTS = (
     "view_application",
     "add_application",
@@ -63,8 +65,19 @@ OPERATOR_RIGHTS = (
     "view_product",
     "view_dealer",
     "view_listentry",
+    "add_listentry",
+    "change_listentry",
     "view_ruleset",
+    "add_ruleset",
+    "change_ruleset",
+    "publish_ruleset",
+    "view_creditrule",
+    "add_creditrule",
+    "change_creditrule",
+    "delete_creditrule",
     "view_scorecardmodel",
+    "view_monitoringalert",
+    "view_loan",
 )
 RULES = (
     ("R010", "年龄", "applicant.age < 18 or applicant.age > 65", "reject", "AGE"),

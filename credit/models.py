@@ -124,6 +124,13 @@ class Product(models.Model):
 
 
 class Applicant(models.Model):
+    """The person behind one application (a snapshot: a second application stores another).
+    Birth date and sex are derived from the ID number by the service, never entered."""
+
+    class Sex(models.TextChoices):
+        MALE = "M", _("male")
+        FEMALE = "F", _("female")
+
     customer = models.ForeignKey(
         Customer, verbose_name=_("lender"), on_delete=models.PROTECT, related_name="applicants"
     )
@@ -132,7 +139,7 @@ class Applicant(models.Model):
         _("ID number"), max_length=18, validators=[validate_id_number], db_index=True
     )
     birth_date = models.DateField(_("birth date"), null=True, blank=True, editable=False)
-    sex = models.CharField(_("sex"), max_length=1, blank=True, editable=False)
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True, editable=False)
     phone = models.CharField(_("phone"), max_length=20, validators=[validate_mobile])
     address = models.CharField(_("address"), max_length=300, blank=True)
     employer = models.CharField(_("employer"), max_length=200, blank=True)

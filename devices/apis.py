@@ -44,7 +44,9 @@ class DeviceFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=Device.Status.choices)
     protocol = filters.ChoiceFilter(choices=protocol_choices)
     kind = filters.ChoiceFilter(choices=DeviceKind.choices)
-    customer = filters.NumberFilter(field_name="customer", help_text=_("Customer id."))
+    customer = filters.NumberFilter(
+        field_name="customer", min_value=1, max_value=2**63 - 1, help_text=_("Customer id.")
+    )
     plate = filters.CharFilter(
         method="filter_plate", help_text=_("Plate of the vehicle carrying the device (part of it).")
     )
@@ -288,7 +290,9 @@ class CommandFilter(filters.FilterSet):
     )
     status = filters.ChoiceFilter(choices=Command.Status.choices)
     kind = filters.ChoiceFilter(choices=commands.kind_choices)
-    job = filters.NumberFilter(field_name="job", help_text=_("Broadcast id."))
+    job = filters.NumberFilter(
+        field_name="job", min_value=1, max_value=2**63 - 1, help_text=_("Broadcast id.")
+    )
 
     class Meta:
         model = Command

@@ -15,25 +15,29 @@ PORT="${DEMO_PORT:-8000}"
 pids=()
 redis_pid=""
 redis_dir=""
-kill_tree() {  # SIGKILL a process and all its descendants (children first)
+descendants() {  # a process and all its descendants, children first
     local child
-    for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
-    kill -KILL "$1" 2>/dev/null || true
+    for child in $(pgrep -P "$1" 2>/dev/null); do descendants "$child"; done
+    echo "$1"
 }
 cleanup() {
     trap - EXIT INT TERM
     echo
     echo "==> stopping the demo"
+    # Every process we started and their children, listed before anything stops: a parent that
+    # exits first would leave its children to init, out of reach of `pgrep -P`.
+    local tree=() pid
+    for pid in "${pids[@]}"; do mapfile -t -O "${#tree[@]}" tree < <(descendants "$pid"); done
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     # django-q2's qcluster can hang on a signal (django-q2 issues #66, #346): give everything ten
-    # seconds, then kill what is left of ours (each pid and its children), nothing else.
+    # seconds, then kill what is left of ours (by pid), nothing else.
     for _ in $(seq 1 20); do
         alive=0
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        for pid in "${tree[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
         [ "$alive" = 0 ] && break
         sleep 0.5
     done
-    for pid in "${pids[@]}"; do kill_tree "$pid"; done
+    for pid in "${tree[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     # Redis last: the others flush to it while they stop.
     if [[ -n "$redis_pid" ]]; then
         kill "$redis_pid" 2>/dev/null || true
@@ -41,7 +45,7 @@ cleanup() {
         kill -KILL "$redis_pid" 2>/dev/null || true
     fi
     wait 2>/dev/null || true
-    [[ -n "$redis_dir" ]] && rm -rf "$redis_dir"
+    if [[ -n "$redis_dir" ]]; then rm -rf "$redis_dir"; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -54,7 +58,10 @@ if [[ -z "${REDIS_URL:-}" ]] && ! grep -qE '^[[:space:]]*REDIS_URL=[^[:space:]]'
     fi
     redis_port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     redis_dir="$(mktemp -d -t carloan-demo-redis.XXXXXX)"
-    redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redis_dir" --save "" \
+    # setsid: a session of its own, so Ctrl-C (SIGINT to the terminal's process group) does not
+    # reach it; redis-server would stop at once while the others still flush to it. cleanup()
+    # stops it last, by pid (setsid execs in place: $! is redis-server's pid).
+    setsid redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redis_dir" --save "" \
         --appendonly no --daemonize no --loglevel warning --logfile "$redis_dir/redis.log" &
     redis_pid=$!
     for _ in $(seq 1 40); do

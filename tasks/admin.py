@@ -21,7 +21,12 @@ from carloan.admin import (
 )
 from tasks import services
 from tasks.models import WorkerPresence, WorkOrder, WorkOrderDevice, WorkOrderRecord
-from tasks.selectors import field_workers_visible_to, work_orders_visible_to, workers_suggested_for
+from tasks.selectors import (
+    field_workers_visible_to,
+    work_orders_visible_to,
+    workers_eligible_for,
+    workers_suggested_for,
+)
 
 
 class WorkOrderForm(forms.ModelForm):
@@ -222,6 +227,11 @@ class WorkOrderAdmin(ScopedHistoryAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "assignee" in form.base_fields:
+            # Only the people this order can go to (kind, customer line), among the visible.
+            form.base_fields["assignee"].queryset = field_workers_visible_to(request.user).filter(
+                pk__in=workers_eligible_for(obj).values("pk")
+            )
         if obj is not None and not obj.is_open:
             for name in ("lat", "lon"):
                 if name in form.base_fields:
@@ -296,9 +306,6 @@ class WorkOrderAdmin(ScopedHistoryAdmin):
             services.work_order_update(order=obj, by=request.user, **fields)
         if "assignee" in changed and data.get("assignee") is not None:
             services.work_order_assign(order=obj, assignee=data["assignee"], by=request.user)
-
-    def save_related(self, request, form, formsets, change):
-        pass  # the inlines are read-only records
 
     @admin.action(description=_("Verify the selected done / failed orders"), permissions=["verify"])
     def verify(self, request, queryset):

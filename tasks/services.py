@@ -40,6 +40,9 @@ Status = WorkOrder.Status
 EDITABLE = ("due_at", "address", "lat", "lon", "instructions")
 # A phone clock may run a little fast; a fix further in the future is refused.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+# A phone that was offline uploads what it buffered; older than this is a wrong clock (or a
+# replay), and would only bury the worker's track under garbage.
+MAX_FIX_AGE = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -573,6 +576,12 @@ def worker_location_report(
     if at > now + MAX_CLOCK_SKEW:
         raise ApplicationError(
             _("The position's time is in the future: check the phone's clock."),
+            code="invalid_time",
+        )
+    if at < now - MAX_FIX_AGE:
+        raise ApplicationError(
+            _("The position's time is more than %(days)d days ago: check the phone's clock.")
+            % {"days": MAX_FIX_AGE.days},
             code="invalid_time",
         )
     if here is not None:

@@ -173,12 +173,19 @@ def map_data(request):
     return JsonResponse(map_snapshot(request.user, customer_id=f["customer_id"]))
 
 
+def _date(value: str | None) -> dt.date | None:
+    """A YYYY-MM-DD date, or None (parse_date raises for a well-formed impossible date)."""
+    try:
+        return parse_date(value) if value else None
+    except ValueError:
+        return None
+
+
 def _period(request) -> tuple[dt.date, dt.date, list[str]]:
     """[since, until] as dates (until inclusive); default the current month so far."""
     today = timezone.localdate()
     errors = []
-    since = parse_date(request.GET.get("since") or "") if request.GET.get("since") else None
-    until = parse_date(request.GET.get("until") or "") if request.GET.get("until") else None
+    since, until = _date(request.GET.get("since")), _date(request.GET.get("until"))
     if request.GET.get("since") and since is None:
         errors.append(_("The start date is not a date (YYYY-MM-DD)."))
     if request.GET.get("until") and until is None:

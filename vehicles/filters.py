@@ -27,7 +27,9 @@ class VehicleFilter(filters.FilterSet):
         method="filter_plate", help_text=_("Plate or part of it (spaces, dots and case ignored).")
     )
     vin = filters.CharFilter(method="filter_vin", help_text=_("VIN or part of it."))
-    customer = filters.NumberFilter(field_name="customer", help_text=_("Customer id."))
+    customer = filters.NumberFilter(
+        field_name="customer", min_value=1, max_value=2**63 - 1, help_text=_("Customer id.")
+    )
     status = filters.ChoiceFilter(
         field_name="repayment_status",
         choices=Vehicle.RepaymentStatus.choices,
@@ -78,7 +80,9 @@ class VehicleFilter(filters.FilterSet):
 
 
 class BindingFilter(filters.FilterSet):
-    vehicle = filters.NumberFilter(field_name="vehicle", help_text=_("Vehicle id."))
+    vehicle = filters.NumberFilter(
+        field_name="vehicle", min_value=1, max_value=2**63 - 1, help_text=_("Vehicle id.")
+    )
     imei = filters.CharFilter(
         field_name="device__identifier",
         lookup_expr="startswith",

@@ -108,6 +108,7 @@ class BindingOutputSerializer(serializers.ModelSerializer):
     bound_by = serializers.CharField(source="bound_by.username", allow_null=True, default=None)
     unbound_by = serializers.CharField(source="unbound_by.username", allow_null=True, default=None)
     active = serializers.BooleanField(source="is_active")
+    end_reason = serializers.ChoiceField(DeviceBinding.EndReason.choices, allow_blank=True)
 
     class Meta:
         model = DeviceBinding

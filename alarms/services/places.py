@@ -636,9 +636,13 @@ def param_error_message(exc) -> str:
         }
     if exc.problem == "range":
         return _(
-            "Parameter “%(key)s” of “%(kind)s” must be between %(low)s and %(high)s, "
-            "not %(value)s."
-        ) % {**names, "low": _number(exc.low), "high": _number(exc.high), "value": _number(exc.value)}
+            "Parameter “%(key)s” of “%(kind)s” must be between %(low)s and %(high)s, not %(value)s."
+        ) % {
+            **names,
+            "low": _number(exc.low),
+            "high": _number(exc.high),
+            "value": _number(exc.value),
+        }
     if exc.problem == "choice":
         return _("Parameter “%(key)s” of “%(kind)s”: “%(value)s” is not one of %(choices)s.") % {
             **names,

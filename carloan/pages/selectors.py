@@ -38,7 +38,7 @@ class Epoch(Func):
     def as_sqlite(self, compiler, connection, **extra):
         # Django stores aware datetimes in SQLite as UTC text, which julianday() reads. Not
         # strftime('%s'): a literal % breaks DEBUG's query logging (`sql % params`).
-        template = "CAST(strftime('%%s', %(expressions)s) AS INTEGER)"
+        template = "CAST(ROUND((julianday(%(expressions)s) - 2440587.5) * 86400) AS INTEGER)"
         return self.as_sql(compiler, connection, template=template, **extra)
 
     def as_postgresql(self, compiler, connection, **extra):

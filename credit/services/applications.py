@@ -16,7 +16,13 @@ from django.utils.translation import gettext as _
 from accounts.models import Customer
 from accounts.selectors import customer_is_visible_to
 from carloan.errors import ApplicationError, InvalidTransition
-from carloan.identifiers import normalize_id_number, normalize_phone, normalize_plate, normalize_vin
+from carloan.identifiers import (
+    normalize_id_number,
+    normalize_phone,
+    normalize_plate,
+    normalize_vin,
+    parse_id_number,
+)
 from carloan.services import model_save
 from credit import pipeline
 from credit.models import Applicant, Application, Dealer, DecisionStep, LinkKey, Loan, Product
@@ -189,6 +195,10 @@ def application_submit(
     except ValidationError as exc:
         for key, messages in exc.message_dict.items():
             errors.setdefault(key, []).extend(messages)
+    info = parse_id_number(person.id_number, today=timezone.localtime(at).date())
+    if info is not None:  # else the ID number's error is already listed
+        person.birth_date = info.birth_date
+        person.sex = Applicant.Sex.MALE if info.sex == "male" else Applicant.Sex.FEMALE
 
     application = Application(
         customer=customer,

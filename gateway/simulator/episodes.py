@@ -255,9 +255,7 @@ class _Device(Protocol):
     def vehicle_id(self) -> int: ...
 
 
-def plan(
-    devices: Iterable[_Device], episodes: Sequence[Episode] = EPISODES
-) -> dict[int, Episode]:
+def plan(devices: Iterable[_Device], episodes: Sequence[Episode] = EPISODES) -> dict[int, Episode]:
     """Which vehicle plays which episode: for each episode in order, the vehicle with the lowest
     id not yet cast that has enough devices and a device of a protocol the episode can use.
     The same devices give the same plan (the simulator and `alarms.demo` both call this)."""

@@ -301,9 +301,7 @@ class Simulator:
         t = self.routes[device.vehicle_id].elapsed_s
         wanted = [k for k in self.cast.alarms(device, t) if self._can_send_alarm(device, k)]
         frames = [self._alarm(device, next_serial(), fix, kind) for kind in wanted]
-        return [f for f in frames if f is not None] or [
-            self._location(device, next_serial(), fix)
-        ]
+        return [f for f in frames if f is not None] or [self._location(device, next_serial(), fix)]
 
     @staticmethod
     def _can_send_alarm(device: SimDevice, kind: str) -> bool:

@@ -155,6 +155,7 @@
     }
     if (moved.length) cluster.refreshClusters(moved);
     refreshCounts();
+    renderList(); // the sidebar's state dots (at most 200 rows)
     document.body.dataset.liveUpdates = String((parseInt(document.body.dataset.liveUpdates || "0", 10) || 0) + touched.size);
     if (openPanel && touched.has(openPanel)) showPanel(openPanel, true);
   }

@@ -1,4 +1,3 @@
-
 """Admin of the places: every page loads for every persona with what it may see, another
 tenant's rows answer 404, the map widget comes from static/vendor (no CDN), and the forms write
 through the services (risk point, annotation, fence with vehicles, arming, the vehicle list's

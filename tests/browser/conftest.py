@@ -213,6 +213,8 @@ def gateway_ports():
 @pytest.fixture
 def live_feed(settings, redis_url):
     """This process's live feed and channel layer on the private Redis (restored afterwards)."""
+    from django.db import connections
+
     from carloan import realtime
 
     settings.CHANNEL_LAYERS = {
@@ -226,11 +228,17 @@ def live_feed(settings, redis_url):
     settings.MAP_TILE_URL = BLANK_TILE
     previous = realtime._feed
     realtime._feed = realtime.LiveFeed(interval=1.0)
+    # daphne's worker threads close their connections after each request only when they do not
+    # persist; a connection left open there would keep PostgreSQL from dropping the test database.
+    db_settings = connections["default"].settings_dict
+    max_age = db_settings.get("CONN_MAX_AGE", 0)
+    db_settings["CONN_MAX_AGE"] = 0
     try:
         yield realtime._feed
     finally:
         realtime._feed.stop()
         realtime._feed = previous
+        db_settings["CONN_MAX_AGE"] = max_age
 
 
 @pytest.fixture

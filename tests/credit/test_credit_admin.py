@@ -357,3 +357,114 @@ def test_list_entries_of_another_lender_are_not_visible(client, world, credit):
     assert client.get(ADMIN + f"listentry/{theirs.pk}/change/").status_code == 404
     assert client.get(ADMIN + f"listentry/{platform_wide.pk}/change/").status_code == 404
     assert client.get(ADMIN + f"listentry/{mine.pk}/change/").status_code == 200
+
+
+# --- Done when (issue 5) -----------------------------------------------------------------------
+def test_a_risk_officer_publishes_rules_and_reads_why_an_application_was_decided(
+    client, world, credit, api
+):
+    """The issue's "done when", with the rights the demo gives its risk officer (风控专员): the
+    officer writes and publishes a rule set in the back office, the platform promotes a model,
+    then the officer submits applications and reads why each was approved, sent to review or
+    rejected."""
+    from credit.demo import OPERATOR_RIGHTS
+
+    officer = world.users["a1_operator"]
+    officer.role.permissions.set(
+        Permission.objects.filter(content_type__app_label="credit", codename__in=OPERATOR_RIGHTS)
+    )
+    login(client, world, "a1_operator")
+    added = client.post(
+        ADMIN + "ruleset/add/",
+        {**_rule_formset("支行规则"), "customer": world.customers["a1"].pk},
+    )
+    assert added.status_code == 302, added.content.decode()[-3000:]
+    draft = RuleSet.objects.get(customer=world.customers["a1"])
+    rows = [
+        {
+            "priority": "10",
+            "code": "R1",
+            "name": "高龄",
+            "expression": "applicant.age > 60",
+            "action": "reject",
+            "reason_code": "AGE_OVER_60",
+            "enabled": "on",
+        },
+        {
+            "priority": "20",
+            "code": "R2",
+            "name": "大额",
+            "expression": "application.amount > 150000",
+            "action": "review",
+            "reason_code": "BIG_AMOUNT",
+            "enabled": "on",
+        },
+    ]
+    client.post(ADMIN + f"ruleset/{draft.pk}/change/", _rule_formset("支行规则", rows))
+    assert draft.rules.count() == 2
+    action(client, ADMIN + "ruleset/", "publish", [draft.pk])
+    draft.refresh_from_db()
+    assert (draft.status, draft.published_by) == (RuleSet.Status.PUBLISHED, officer)
+
+    # The model is the platform's: promoting it is not the lender's risk officer's to do.
+    assert client.get(ADMIN + "scorecardmodel/add/").status_code == 403
+    world.users["platform_admin"].user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="credit")
+    )
+    login(client, world, "platform_admin")
+    client.post(ADMIN + "scorecardmodel/add/", {"committed": "german_v1.json"}, follow=True)
+    german = ScorecardModel.objects.get(name="german")
+    action(client, ADMIN + "scorecardmodel/", "make_champion", [german.pk])
+
+    officer = officer.__class__.objects.get(pk=officer.pk)  # fresh permission cache
+    caller = api(officer)
+    good = {  # a German training row the champion approves
+        "status_of_existing_checking_account": "no checking account",
+        "duration_in_month": 12,
+        "credit_history": "critical account/ other credits existing (not at this bank)",
+        "purpose": "car (used)",
+        "credit_amount": 2000,
+        "savings_account_and_bonds": "... >= 1000 DM",
+        "present_employment_since": ".. >= 7 years",
+        "installment_rate_in_percentage_of_disposable_income": 2,
+        "property": "real estate",
+        "other_installment_plans": "none",
+        "housing": "own",
+    }
+    decided = {}
+    for label, born, amount in (
+        ("approve", dt.date(1985, 5, 5), "120000"),
+        ("review", dt.date(1985, 5, 5), "160000"),
+        ("reject", dt.date(1960, 5, 5), "120000"),
+    ):
+        response = caller.post(
+            "/api/v1/credit/applications/",
+            {
+                "product": credit["product"].pk,
+                "applicant": {
+                    "name": "王五",
+                    "id_number": id_number(born, 400 + len(decided)),
+                    "phone": f"1380013{8000 + len(decided)}",
+                    "monthly_income": "30000",
+                },
+                "car_price": "250000",
+                "amount": amount,
+                "term_months": 36,
+                "down_payment": "80000",
+                "attributes": good,
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        decided[label] = response.json()
+    assert decided["approve"]["decision"] == "approve"
+    assert decided["approve"]["scorecard_model"] == "german v1"
+    assert decided["approve"]["rule_set_version"] == draft.version
+    assert decided["review"]["decision"] == "review"
+    assert decided["review"]["reasons"][0] == "BIG_AMOUNT"
+    assert decided["reject"]["decision"] == "reject"
+    assert decided["reject"]["reasons"] == ["AGE_OVER_60"]
+    # The page says why, step by step.
+    login(client, world, "a1_operator")
+    page = client.get(ADMIN + f"application/{decided['reject']['id']}/change/").content.decode()
+    assert "AGE_OVER_60" in page and "rules" in page

@@ -156,7 +156,21 @@ def test_another_lenders_product_or_customer_is_refused(world, credit, api):
     assert response.status_code == 400 and "product" in response.json()
     response = client.post(URL, body(credit, customer=world.customers["b"].pk), format="json")
     assert response.status_code == 400 and "customer" in response.json()
-    assert not Application.objects.exists()
+    response = client.post(URL, body(credit, dealer=dealer_b.pk), format="json")
+    assert response.status_code == 400 and "dealer" in response.json()
+    # Another lender's id reads exactly like an id that does not exist (no leak).
+    foreign = client.post(URL, body(credit, product=product_b.pk), format="json").json()
+    missing = client.post(URL, body(credit, product=999999), format="json").json()
+    assert foreign["product"] == [
+        m.replace("999999", str(product_b.pk)) for m in missing["product"]
+    ]
+    for bad in ("x", True, [1]):
+        response = client.post(URL, body(credit, product=bad), format="json")
+        assert response.status_code == 400 and "product" in response.json()
+    # A branch may use its lender's product and dealer (the line of ancestors).
+    ok = api(world.users["a1_operator"]).post(URL, body(credit), format="json")
+    assert ok.status_code == 201, ok.content
+    assert Application.objects.count() == 1
 
 
 def test_rights(world, credit, api):

@@ -21,7 +21,15 @@ from carloan import fakes
 from carloan.errors import ApplicationError, ConflictError, InvalidTransition
 from carloan.identifiers import id_number_check_char
 from credit import pipeline
-from credit.models import Application, CreditRule, Dealer, LinkKey, ListEntry, Product
+from credit.models import (
+    Applicant,
+    Application,
+    CreditRule,
+    Dealer,
+    LinkKey,
+    ListEntry,
+    Product,
+)
 from credit.scorecard.artefact import with_fingerprint
 from credit.services import (
     application_outcome_set,
@@ -226,6 +234,8 @@ def test_birth_date_sex_and_age_come_from_the_id_number(world):
     assert (details["age"], details["sex"], details["region_code"]) == (18, "female", "610113")
     assert app.features["applicant.birth_date"] == "2008-11-01"
     assert app.status == Application.Status.APPROVED
+    person = Applicant.objects.get(pk=app.applicant_id)  # stored as derived, never entered
+    assert (person.birth_date, person.get_sex_display()) == (dt.date(2008, 11, 1), "female")
 
 
 def test_an_applicant_under_18_is_rejected_at_admission(world):

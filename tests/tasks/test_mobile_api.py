@@ -60,6 +60,8 @@ def test_position_reports_move_the_presence_forward_never_back(field, api, froze
         ({"lat": 34.2}, "non_field_errors"),
         ({"lat": 34.2, "lon": 200}, "lon"),
         ({"lat": 34.2, "lon": 108.9, "at": "2026-11-23T10:00:00+00:00"}, "code"),  # 1 h ahead
+        ({"lat": 34.2, "lon": 108.9, "at": "2026-10-23T08:59:00+00:00"}, "code"),  # > 30 days
+        ({"lat": 34.2, "lon": 108.9, "at": "0093-10-15T06:22:26Z"}, "code"),  # schemathesis
         ({"battery_pct": 101}, "battery_pct"),
     ],
 )
