@@ -140,6 +140,10 @@ else:
     # a third of the credit decision's 50 ms budget. synchronous stays FULL: a commit survives
     # a power cut, so an acked position is never lost. (A no-op for the in-memory test database.)
     DATABASES["default"]["OPTIONS"].setdefault("init_command", "PRAGMA journal_mode=WAL;")
+    # Transactions take the write lock when they begin: a deferred one that read first and then
+    # writes cannot wait for the lock (SQLite answers "database is locked" at once) when the
+    # gateway, the worker and the web server share the file.
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

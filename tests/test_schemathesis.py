@@ -83,7 +83,10 @@ class Report:
         ]
         if self.known:
             lines.append(f"known, not failed on: {', '.join(sorted(self.known))}")
-        for title, found in (("5xx", self.server_errors), ("not as documented", self.nonconforming)):
+        for title, found in (
+            ("5xx", self.server_errors),
+            ("not as documented", self.nonconforming),
+        ):
             for label, cases in found.items():
                 lines.append(f"--- {title}: {label} ({len(cases)} cases)\n{cases[0]}")
         return "\n".join(lines)

@@ -425,7 +425,7 @@ def test_a_risk_officer_publishes_rules_and_reads_why_an_application_was_decided
         "purpose": "car (used)",
         "credit_amount": 2000,
         "savings_account_and_bonds": "... >= 1000 DM",
-        "present_employment_since": ".. >= 7 years",
+        "present_employment_since": "... >= 7 years",
         "installment_rate_in_percentage_of_disposable_income": 2,
         "property": "real estate",
         "other_installment_plans": "none",
