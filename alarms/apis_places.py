@@ -442,14 +442,16 @@ class GeofenceInputSerializer(serializers.Serializer):
     alarm_parking = serializers.BooleanField(required=False)
     parking_minutes = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
     vehicles = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
         help_text=_("Ids of the bound vehicles (replaces the list)."),
     )
 
 
 class VehicleIdsInputSerializer(serializers.Serializer):
-    vehicles = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    vehicles = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), allow_empty=False
+    )
 
 
 _OPTIONS = ("alarm_enter", "alarm_leave", "alarm_inside", "alarm_parking", "parking_minutes")

@@ -45,6 +45,8 @@ logger = logging.getLogger("carloan.alarms")
 _UNTRUSTED = frozenset({"invalid_fix", "implied_speed"})
 AREA_MARGIN_M = 50.0  # leave an area only once this far outside its radius (hysteresis)
 CACHE_SECONDS = 5.0
+INFO_TTL = 60.0  # seconds a vehicle's info (customer, borrower's province ...) is reused
+INFO_CACHE_MAX = 200_000  # entries before the caches start over
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class _Settings:
 
     def __init__(self) -> None:
         self.version: tuple | None = None
+        self.generation = 0  # bumped whenever the version changes (drops cached vehicle infos)
         self.checked = 0.0
         self.by_customer: dict[int, dict[str, dict]] = {}
         self.by_vehicle: dict[int, dict[str, dict]] = {}
@@ -146,10 +149,17 @@ class _Settings:
         agg = AlarmSetting.objects.aggregate(n=Count("id"), t=Max("updated_at"))
         cagg = CustomAlarmType.objects.aggregate(n=Count("id"), t=Max("updated_at"))
         fagg = Geofence.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-        version = (agg["n"], agg["t"], cagg["n"], cagg["t"], fagg["n"], fagg["t"])
+        # Armings and usual areas feed the cached vehicle infos (Engine._vehicle_infos).
+        aagg = Arming.objects.aggregate(n=Count("id"), t=Max("armed_at"))
+        uagg = UsualArea.objects.aggregate(n=Count("id"), m=Max("id"))
+        version = (
+            *(agg["n"], agg["t"], cagg["n"], cagg["t"], fagg["n"], fagg["t"]),
+            *(aagg["n"], aagg["t"], uagg["n"], uagg["m"]),
+        )
         if version == self.version:
             return
         self.version = version
+        self.generation += 1
         self.by_customer, self.by_vehicle = defaultdict(dict), defaultdict(dict)
         for row in AlarmSetting.objects.values(
             "kind", "customer_id", "vehicle_id", "enabled", "level", "params"
@@ -258,6 +268,8 @@ class Engine:
         self._province_at, self._province_distance = _province_functions()
         self.settings = _Settings()
         self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+        self._infos: dict[int, tuple[VehicleInfo, int, float]] = {}  # info, generation, loaded
+        self._kinds: dict[int, tuple[str, float]] = {}  # device pk -> kind, loaded
 
     # -- entry point, inside the ingest transaction --
     def process(
@@ -536,6 +548,30 @@ class Engine:
 
     # -- loading --
     def _vehicle_infos(self, vehicle_ids: set[int]) -> dict[int, VehicleInfo]:
+        """Each vehicle's customer, home province, arming, usual areas and custom alarm types.
+        Cached for INFO_TTL seconds and dropped as soon as settings, fences, armings or usual
+        areas change (the settings' version, checked every CACHE_SECONDS): three queries per
+        batch become none for vehicles seen in the last minute."""
+        clock = time.monotonic()
+        generation = self.settings.generation
+        infos: dict[int, VehicleInfo] = {}
+        missing = set()
+        for vehicle_id in vehicle_ids:
+            cached = self._infos.get(vehicle_id)
+            if cached and cached[1] == generation and clock - cached[2] < INFO_TTL:
+                infos[vehicle_id] = cached[0]
+            else:
+                missing.add(vehicle_id)
+        if missing:
+            loaded = self._load_vehicle_infos(missing)
+            if len(self._infos) > INFO_CACHE_MAX:
+                self._infos.clear()
+            for vehicle_id, info in loaded.items():
+                self._infos[vehicle_id] = (info, generation, clock)
+            infos.update(loaded)
+        return infos
+
+    def _load_vehicle_infos(self, vehicle_ids: set[int]) -> dict[int, VehicleInfo]:
         from vehicles.models import Vehicle
 
         armings = {
@@ -566,11 +602,27 @@ class Engine:
             )
         return infos
 
-    @staticmethod
-    def _device_kinds(device_ids: set[int]) -> dict[int, str]:
+    def _device_kinds(self, device_ids: set[int]) -> dict[int, str]:
+        """Wired or wireless per device (separation rules); cached for INFO_TTL seconds."""
         from devices.models import Device
 
-        return dict(Device.all_objects.filter(pk__in=device_ids).values_list("pk", "kind"))
+        clock = time.monotonic()
+        kinds_by_id: dict[int, str] = {}
+        missing = []
+        for device_id in device_ids:
+            cached = self._kinds.get(device_id)
+            if cached and clock - cached[1] < INFO_TTL:
+                kinds_by_id[device_id] = cached[0]
+            else:
+                missing.append(device_id)
+        if missing:
+            if len(self._kinds) > INFO_CACHE_MAX:
+                self._kinds.clear()
+            rows = Device.all_objects.filter(pk__in=missing).values_list("pk", "kind")
+            for device_id, kind in rows:
+                self._kinds[device_id] = (kind, clock)
+                kinds_by_id[device_id] = kind
+        return kinds_by_id
 
 
 def _update_states(rows: list[VehicleState]) -> None:

@@ -7,7 +7,8 @@ rows of the training file, whose known outcome (good / bad) becomes the outcome 
 ones, so the monitoring page has KS / AUC to show; dealers are rated from those outcomes.
 
 The demo roles of each lender get the credit rights (administrator: all; risk officer: submit and
-review applications, write, replay and publish rule sets, keep the lists, read the rest). The scorecard is the server's, not the demo's: a reset leaves it.
+review applications, write, replay and publish rule sets, keep the lists, read the rest). The
+scorecard is the server's, not the demo's: a reset leaves it.
 """
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ SUBPACKAGE_TIMEOUT = 30.0  # seconds to wait for the missing parts of a JT808 me
 SUBPACKAGE_RESENDS = 2  # 0x8003 resend requests before an incomplete message is dropped
 MAX_SUBPACKAGE_BYTES = 256 * 1024  # a reassembled body larger than this is not a tracker's
 MAX_PENDING_SUBPACKAGES = 8  # incomplete messages held per connection
+OFFLINE_COALESCE_S = 0.2  # closed connections gathered into one "mark offline" writer job
 STATUS_INTERVAL = 10.0  # seconds between status rows (admin status page)
 STATS_LOG_INTERVAL = 60.0  # seconds between the per-protocol counter log lines
 # Per-protocol counters (totals since start; rates are derived per interval).
@@ -723,6 +724,8 @@ class Gateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._commands_ready: set[int] = set()  # sessions that became ready since the last claim
         self._commands_flushing = False
+        self._offline_pending: set[int] = set()  # devices whose connection closed, to mark
+        self._offline_scheduled = False
 
     def _make_engine(self) -> Any:
         """The alarm engine, evaluated inside each batch's transaction (off: `alarms=False`)."""
@@ -764,6 +767,7 @@ class Gateway:
             conn.close("gateway stopping")
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._offline_flush()  # the connections just closed, before the writer ends
         self.report(stopped=True)
         await asyncio.to_thread(self.writer.stop)
         for server in self.servers.values():
@@ -805,10 +809,21 @@ class Gateway:
             return
         if self.sessions.get(conn.device.pk) is conn:
             del self.sessions[conn.device.pk]
-            # After the batch holding its last frames, or the ingest would mark it online again.
-            self.writer.call(
-                services.devices_mark_offline, device_ids=[conn.device.pk], flush_first=True
-            )
+            # One writer job for all the connections closed within OFFLINE_COALESCE_S (a mass
+            # disconnect is thousands of them), queued after the frames they sent.
+            self._offline_pending.add(conn.device.pk)
+            if not self._offline_scheduled:
+                self._offline_scheduled = True
+                asyncio.get_running_loop().call_later(OFFLINE_COALESCE_S, self._offline_flush)
+
+    def _offline_flush(self) -> None:
+        self._offline_scheduled = False
+        # A device that logged in again meanwhile stays online.
+        ids = [pk for pk in self._offline_pending if pk not in self.sessions]
+        self._offline_pending = set()
+        if ids:
+            # After the batch holding their last frames, or the ingest would mark them online.
+            self.writer.call(services.devices_mark_offline, device_ids=ids, flush_first=True)
 
     # -- downlink commands (T3): claim on the writer thread, write on the loop --
     def _commands_connected(self, device_pk: int) -> None:

@@ -91,8 +91,12 @@ def _require_assignee(by, order: WorkOrder) -> None:
 
 
 def _lock(order: WorkOrder) -> WorkOrder:
+    # of=("self",): only the order's row (PostgreSQL refuses FOR UPDATE on the outer join to
+    # the nullable assignee, and locking the vehicle or the user is not wanted anyway).
     return (
-        WorkOrder.objects.select_for_update().select_related("vehicle", "assignee").get(pk=order.pk)
+        WorkOrder.objects.select_for_update(of=("self",))
+        .select_related("vehicle", "assignee")
+        .get(pk=order.pk)
     )
 
 

@@ -64,3 +64,34 @@ def monitoring_alerts_raise(
         for alert in report["alerts"]
     )
     return sorted(alerts, key=lambda a: -a.psi)
+
+
+def last_month() -> str:
+    """The last complete calendar month, "YYYY-MM", in the local time zone."""
+    from credit.monitoring import month_start
+
+    start = month_start(timezone.localdate(), 1)
+    return f"{start.year:04d}-{start.month:02d}"
+
+
+def monitoring_month_run(*, month: str | None = None) -> list[tuple[Customer, MonitoringAlert]]:
+    """The monthly stability check: `monitoring_alerts_raise` for every lender (level 1) and the
+    champion and the challenger, for `month` (default: the last complete one). Idempotent: a
+    re-run replaces the month's alerts. ApplicationError when no model is active."""
+    month = month or last_month()
+    month_bounds(month)  # a bad month is refused before anything is replaced
+    models = list(
+        ScorecardModel.objects.filter(
+            status__in=[ScorecardModel.Status.CHAMPION, ScorecardModel.Status.CHALLENGER]
+        )
+        .defer("artefact")
+        .order_by("status")
+    )
+    if not models:
+        raise ApplicationError(_("No champion or challenger scorecard: nothing to monitor."))
+    raised = []
+    for lender in Customer.objects.filter(level=1).order_by("tree_id", "lft"):
+        for model in models:
+            alerts = monitoring_alerts_raise(scorecard=model, customer=lender, month=month)
+            raised.extend((lender, alert) for alert in alerts)
+    return raised

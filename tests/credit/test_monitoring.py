@@ -9,8 +9,10 @@ import math
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import call_command
 
+from carloan.errors import ApplicationError
 from credit.models import Application, MonitoringAlert
 from credit.monitoring import model_monitoring, period
 from credit.services import application_outcome_set, monitoring_alerts_raise
@@ -126,3 +128,14 @@ def test_the_command_checks_every_lender(population, world):
     assert (
         MonitoringAlert.objects.filter(month="2026-09", customer=world.customers["a"]).count() == 1
     )
+
+
+def test_the_daily_job_checks_last_month_and_refuses_a_bad_month(population, world):
+    from credit.jobs import monthly_stability_check
+
+    with time_machine.travel(dt.datetime(2026, 10, 15, 12, tzinfo=dt.UTC), tick=False):
+        assert monthly_stability_check() == {"month": "2026-09", "alerts": 1}
+        assert monthly_stability_check() == {"month": "2026-09", "alerts": 1}  # idempotent
+    assert MonitoringAlert.objects.filter(month="2026-09").count() == 1
+    with pytest.raises(ApplicationError):
+        monthly_stability_check("2026-13")

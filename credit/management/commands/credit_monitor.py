@@ -6,14 +6,10 @@ the monitoring page and in the admin). Default month: the last complete one."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Customer
 from carloan.errors import ApplicationError
-from credit.models import ScorecardModel
-from credit.monitoring import month_start
-from credit.services import monitoring_alerts_raise
+from credit.services.monitoring import last_month, monitoring_month_run
 
 
 class Command(BaseCommand):
@@ -28,30 +24,17 @@ class Command(BaseCommand):
         parser.add_argument("--month", help=_("YYYY-MM; default: last month."))
 
     def handle(self, *args, month=None, **options):
-        if not month:
-            start = month_start(timezone.localdate(), 1)
-            month = f"{start.year:04d}-{start.month:02d}"
-        models = list(
-            ScorecardModel.objects.filter(
-                status__in=[ScorecardModel.Status.CHAMPION, ScorecardModel.Status.CHALLENGER]
-            ).defer("artefact")
-        )
-        if not models:
-            raise CommandError(_("No champion or challenger scorecard: nothing to monitor."))
-        lenders = Customer.objects.filter(level=1).order_by("tree_id", "lft")
-        total = 0
-        for lender in lenders:
-            for model in models:
-                try:
-                    alerts = monitoring_alerts_raise(scorecard=model, customer=lender, month=month)
-                except ApplicationError as exc:
-                    raise CommandError(exc.message) from exc
-                total += len(alerts)
-                for alert in alerts:
-                    self.stdout.write(
-                        f"{month}  {lender.name}  {model.name} {model.version}  "
-                        f"{alert.metric}: PSI {alert.psi:.3f} ({alert.band})"
-                    )
+        month = month or last_month()
+        try:
+            raised = monitoring_month_run(month=month)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        for lender, alert in raised:
+            model = alert.scorecard
+            self.stdout.write(
+                f"{month}  {lender.name}  {model.name} {model.version}  "
+                f"{alert.metric}: PSI {alert.psi:.3f} ({alert.band})"
+            )
         self.stdout.write(
-            self.style.SUCCESS(_("%(month)s: %(n)d alerts.") % {"month": month, "n": total})
+            self.style.SUCCESS(_("%(month)s: %(n)d alerts.") % {"month": month, "n": len(raised)})
         )
