@@ -343,6 +343,8 @@ class AlarmSettingsApi(APIView):
     """Alarm setting overrides on the caller's customers (inherited down the subtree) and
     vehicles (win over every customer); the rules' defaults apply where nobody set one."""
 
+    pagination_class = Pagination  # also tells the schema that GET answers a page
+
     def get_queryset(self):
         return alarm_settings_visible_to(self.request.user).order_by("kind", "id")
 
@@ -358,7 +360,7 @@ class AlarmSettingsApi(APIView):
         filterset = AlarmSettingFilter(request.query_params, queryset=self.get_queryset())
         if not filterset.is_valid():
             raise serializers.ValidationError(filterset.errors)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
         return paginator.get_paginated_response(AlarmSettingOutputSerializer(page, many=True).data)
 

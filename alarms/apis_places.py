@@ -90,7 +90,7 @@ class PointFields(serializers.Serializer):
     def get_lon(self, obj) -> float:
         return obj.point.x
 
-    @extend_schema_field(OpenApiTypes.FLOAT)
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_distance_m(self, obj) -> float | None:
         distance = getattr(obj, "distance", None)
         return round(distance.m, 1) if distance is not None else None
