@@ -159,8 +159,9 @@ def rss_mb(pid: int) -> float | None:
 class GatewayProcess:
     """`manage.py run_gateway` on free ports, its output in files of a temp directory."""
 
-    def __init__(self, protocols: tuple[str, ...]) -> None:
+    def __init__(self, protocols: tuple[str, ...], *, alarms: bool = True) -> None:
         self.protocols = protocols
+        self.alarms = alarms  # False: run_gateway --no-alarms (the engine's share of the cost)
         self.dir = tempfile.mkdtemp(prefix="carloan-gwbench-")
         self.out_path = Path(self.dir) / "stdout.log"
         self.err_path = Path(self.dir) / "stderr.log"
@@ -181,6 +182,8 @@ class GatewayProcess:
         command = [sys.executable, "manage.py", "run_gateway", "--host", self.host]
         for port in ports:
             command += ["--port", port]
+        if not self.alarms:
+            command.append("--no-alarms")
         # As in production: DEBUG off (no SQL kept per query), so a key of its own. The rest
         # of the environment is bench_database()'s (DATABASE_URL, no .env file); REDIS_URL, when
         # set, gives the live feed a Redis channel layer, as in production.
@@ -1031,6 +1034,9 @@ def main(argv: list[str] | None = None) -> int:
         help="connect from 127.0.0.2.. (default: as many as the ephemeral ports need)",
     )
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--no-alarms", action="store_true", help="gateway without the alarm engine (comparison)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args(argv)
     count = args.idle if args.idle is not None else args.connections
@@ -1050,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
         connections.close_all()  # the gateway is the writer now
         gc.collect()
         gc.freeze()
-        gateway = GatewayProcess(protocols)
+        gateway = GatewayProcess(protocols, alarms=not args.no_alarms)
         try:
             listen_s = gateway.start()
             print(f"carloan gateway end to end, {dt.date.today():%Y-%m-%d}")  # noqa: DTZ011

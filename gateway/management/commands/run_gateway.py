@@ -84,6 +84,12 @@ class Command(BaseCommand):
             help="seconds without data before a connection is closed (default: "
             f"settings.GATEWAY_IDLE_TIMEOUT, else {DEFAULT_IDLE_TIMEOUT:g})",
         )
+        parser.add_argument(
+            "--no-alarms",
+            action="store_true",
+            help="do not run the alarm engine inside the batches (measuring; the scans still "
+            "run in the worker)",
+        )
 
     def handle(self, *args, **options):
         if not logging.getLogger("carloan.gateway").handlers and not logging.getLogger().handlers:
@@ -99,6 +105,7 @@ class Command(BaseCommand):
             host=options["host"],
             ports=parse_ports(options["port"], settings.GATEWAY_PORTS),
             idle_timeout=options["idle_timeout"],
+            alarms=False if options["no_alarms"] else None,
         )
         asyncio.run(self._serve(config))
         self.stdout.write("gateway stopped")
