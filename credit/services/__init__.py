@@ -7,7 +7,7 @@ refused operations). The modules:
   ruleset_replay
 - `scorecards`: scorecard_register, scorecard_promote
 - `catalogue`: product_save, dealer_save, dealer_rate, list_entry_create / _update / _delete
-- `monitoring`: monitoring_alerts_raise
+- `monitoring`: monitoring_alerts_raise, monitoring_month_run (every lender, the active models)
 """
 
 from credit.services.applications import (
@@ -24,7 +24,7 @@ from credit.services.catalogue import (
     list_entry_update,
     product_save,
 )
-from credit.services.monitoring import monitoring_alerts_raise
+from credit.services.monitoring import monitoring_alerts_raise, monitoring_month_run
 from credit.services.rulesets import (
     credit_rule_delete,
     credit_rule_save,
@@ -47,6 +47,7 @@ __all__ = [
     "list_entry_update",
     "loan_create",
     "monitoring_alerts_raise",
+    "monitoring_month_run",
     "product_save",
     "ruleset_create",
     "ruleset_publish",
