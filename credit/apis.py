@@ -71,11 +71,14 @@ class _VisibleField(serializers.PrimaryKeyRelatedField):
     def to_internal_value(self, data):
         if isinstance(data, bool):
             self.fail("incorrect_type", data_type=type(data).__name__)
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("incorrect_type", data_type=type(data).__name__)
         try:
             pk = int(data)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             self.fail("incorrect_type", data_type=type(data).__name__)
-        obj = self.fetch(pk)
+        # Out of the id column's range: no such row (the SQL below must not overflow it).
+        obj = self.fetch(pk) if 0 < pk < 2**63 else None
         if obj is None or not self.visible(request_user(self), obj):
             self.fail("does_not_exist", pk_value=data)
         return obj

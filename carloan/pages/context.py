@@ -21,6 +21,8 @@ def page_i18n(request):
             "sleeping": _("sleeping"),
             "offline": _("offline"),
             "online": _("online"),
+            "vehicles": _("vehicles"),
+            "expand": _("Expand or collapse"),
             "alarm": _("in alarm"),
             "connecting": _("connecting"),
             "connected": _("live"),

@@ -7,9 +7,10 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
-from django.db.models import Count, F, FloatField, Func, IntegerField
+from django.db.models import Count, F, FloatField, Func, IntegerField, Q
 from django.utils import timezone
 
+from accounts.selectors import customers_visible_to
 from alarms.models import Alarm
 from devices.models import Device
 from devices.selectors import devices_visible_to
@@ -136,6 +137,54 @@ def live_snapshot(user) -> dict[str, Any]:
         ],
         "vehicles": out,
         "generated_at": timezone.now().isoformat(),
+    }
+
+
+CUSTOMER_TREE_FIELDS = ["id", "parent", "name", "level", "vehicles", "online"]
+
+
+def customer_tree(user) -> dict[str, Any]:
+    """The live map's customer-tree sidebar: the customers the user may see, in tree order
+    (MPTT preorder: a node's subtree is the run of following rows with a greater level), each with
+    the vehicles of its whole subtree and how many of them are online (a mounted device online).
+
+    Two queries whatever the tree or fleet size: the customers, and one aggregate of the visible
+    vehicles by customer; subtree totals are rolled up here, children before parents. Vehicles
+    shared one by one from outside the user's subtree have no node (the map still shows them).
+    Rows are lists, like the snapshot's; `parent` is null for the user's own root(s)."""
+    customers = list(
+        customers_visible_to(user)
+        .order_by("tree_id", "lft")
+        .values_list("id", "parent_id", "name", "level")
+    )
+    counts = {
+        row["customer_id"]: (row["n"], row["on"])
+        for row in vehicles_visible_to(user)
+        .order_by()
+        .values("customer_id")
+        .annotate(
+            n=Count("id", distinct=True),
+            # distinct: a vehicle with two online devices is one online vehicle.
+            on=Count(
+                "id",
+                distinct=True,
+                filter=Q(bindings__unbound_at__isnull=True, bindings__device__online=True),
+            ),
+        )
+    }
+    ids = {c[0] for c in customers}
+    totals = {c[0]: list(counts.get(c[0], (0, 0))) for c in customers}
+    # Reverse preorder visits every child before its parent: one pass rolls the counts up.
+    for pk, parent, _name, _level in reversed(customers):
+        if parent in ids:
+            totals[parent][0] += totals[pk][0]
+            totals[parent][1] += totals[pk][1]
+    return {
+        "fields": CUSTOMER_TREE_FIELDS,
+        "customers": [
+            [pk, parent if parent in ids else None, name, level, *totals[pk]]
+            for pk, parent, name, level in customers
+        ],
     }
 
 

@@ -60,7 +60,17 @@ def dashboard(request):
 
 @login_required
 def monitor(request):
-    return render(request, "pages/monitor.html", {"title": _("Live monitoring"), **_map_context()})
+    return render(
+        request,
+        "pages/monitor.html",
+        {
+            "title": _("Live monitoring"),
+            # The sidebar's tree: small (one row per customer), so it rides in the page, not
+            # in the snapshot the page re-reads after every reconnect.
+            "customer_tree": selectors.customer_tree(request.user),
+            **_map_context(),
+        },
+    )
 
 
 @login_required

@@ -28,11 +28,13 @@
   // id -> {id, plate, lat, lon, state, speed, course, fix_time, devices: [[id, imei, online]], borrower, marker}
   const vehicles = new Map();
   const hidden = new Set();   // states switched off in the legend
+  let scope = null;           // customer ids of the subtree picked in the tree (null: all)
+  function inScope(v) { return !scope || scope.has(v.customer_id); }
   let openPanel = null;
 
   function where(v) { return CarloanGeo.display(v.lat, v.lon, cfg.crs); }
   function style(v) { return { radius: 7, color: "#fff", weight: 1, fillColor: COLORS[v.state] || "#999", fillOpacity: 0.95 }; }
-  function visible(v) { return v.lat != null && !hidden.has(v.state); }
+  function visible(v) { return v.lat != null && !hidden.has(v.state) && inScope(v); }
 
   function place(v) {
     if (v.lat == null) return;
@@ -78,6 +80,7 @@
     if (!markers.length) { painted(); painted = null; }
     cluster.addLayers(markers);
     refreshCounts();
+    refreshTreeOnline();
     renderList();
     document.body.dataset.snapshotMs = String(Math.round(performance.now() - started));
     document.body.dataset.vehicles = String(vehicles.size);
@@ -155,6 +158,7 @@
     }
     if (moved.length) cluster.refreshClusters(moved);
     refreshCounts();
+    refreshTreeOnline();
     renderList(); // the sidebar's state dots (at most 200 rows)
     document.body.dataset.liveUpdates = String((parseInt(document.body.dataset.liveUpdates || "0", 10) || 0) + touched.size);
     if (openPanel && touched.has(openPanel)) showPanel(openPanel, true);
@@ -168,6 +172,7 @@
     const q = (search.value || "").trim().toLowerCase();
     const rows = [];
     for (const v of vehicles.values()) {
+      if (!inScope(v)) continue;
       if (q && !(v.plate.toLowerCase().includes(q) || v.borrower.toLowerCase().includes(q) || v.devices.some((d) => d[1].includes(q)))) continue;
       rows.push(v);
       if (rows.length >= 200) break;
@@ -182,12 +187,112 @@
     }));
     document.getElementById("count-shown").textContent = rows.length + " / " + vehicles.size;
   }
-  search.addEventListener("input", renderList);
-  document.querySelectorAll(".legend input[data-state]").forEach((box) => box.addEventListener("change", () => {
-    if (box.checked) hidden.delete(box.dataset.state); else hidden.add(box.dataset.state);
+  search.addEventListener("input", () => { renderList(); markTree(); });
+  function redraw() {
     cluster.clearLayers();
     cluster.addLayers(Array.from(vehicles.values()).filter((v) => v.marker && visible(v)).map((v) => v.marker));
+  }
+  document.querySelectorAll(".legend input[data-state]").forEach((box) => box.addEventListener("change", () => {
+    if (box.checked) hidden.delete(box.dataset.state); else hidden.add(box.dataset.state);
+    redraw();
   }));
+
+  /* Customer tree (customer_tree() in carloan/pages/selectors.py): rows in MPTT preorder, so a
+     node's subtree is the run of following rows with a greater level. Vehicle totals come from
+     the server; online counts are recounted from the snapshot and live items (same rule: a
+     mounted device online). Clicking a customer limits the map and the list to its subtree. */
+  const treeData = JSON.parse(document.getElementById("customer-tree-data").textContent);
+  const tf = Object.fromEntries(treeData.fields.map((name, i) => [name, i]));
+  const nodes = treeData.customers.map((r, i) => ({ i: i, id: r[tf.id], parent: r[tf.parent], name: r[tf.name],
+    level: r[tf.level], vehicles: r[tf.vehicles], online: r[tf.online], kids: [] }));
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  nodes.forEach((n) => { const p = byId.get(n.parent); if (p) p.kids.push(n); });
+  const treeEl = document.getElementById("customer-tree");
+  const allBtn = document.getElementById("tree-all");
+  const topLevel = nodes.length ? Math.min(...nodes.map((n) => n.level)) : 0;
+  let picked = null;
+
+  function subtreeOf(n) {
+    const ids = new Set([n.id]);
+    for (let j = n.i + 1; j < nodes.length && nodes[j].level > n.level; j++) ids.add(nodes[j].id);
+    return ids;
+  }
+  function countText(n) { return n.online + " / " + n.vehicles; }
+  function buildNode(n) {
+    const li = document.createElement("li");
+    li.setAttribute("role", "treeitem");
+    const row = document.createElement("div");
+    row.className = "node";
+    const caret = document.createElement("button");
+    caret.type = "button";
+    caret.className = "caret";
+    caret.setAttribute("aria-label", t("expand"));
+    if (!n.kids.length) caret.disabled = true;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = n.name;
+    const count = document.createElement("span");
+    count.className = "n";
+    count.title = t("online") + " / " + t("vehicles");
+    count.textContent = countText(n);
+    row.append(caret, name, count);
+    li.append(row);
+    n.li = li; n.count = count;
+    if (n.kids.length) {
+      const ul = document.createElement("ul");
+      ul.setAttribute("role", "group");
+      n.kids.forEach((k) => ul.append(buildNode(k)));
+      li.append(ul);
+      // Roots and their children open; deeper levels start folded (large trees stay short).
+      setOpen(n, n.level - topLevel < 1);
+      caret.addEventListener("click", (e) => { e.stopPropagation(); setOpen(n, !n.open); });
+    }
+    row.addEventListener("click", () => pick(picked === n ? null : n));
+    return li;
+  }
+  function setOpen(n, open) {
+    n.open = open;
+    n.li.classList.toggle("open", open);
+    n.li.setAttribute("aria-expanded", String(open));
+  }
+  function pick(n) {
+    if (picked) picked.li.classList.remove("picked");
+    picked = n;
+    scope = n ? subtreeOf(n) : null;
+    if (n) n.li.classList.add("picked");
+    allBtn.hidden = !n;
+    redraw();
+    renderList();
+    if (n) {
+      const pts = [];
+      vehicles.forEach((v) => { if (v.lat != null && scope.has(v.customer_id)) pts.push(where(v)); });
+      if (pts.length) map.fitBounds(L.latLngBounds(pts), { maxZoom: 15, padding: [20, 20] });
+    }
+  }
+  function refreshTreeOnline() {
+    if (!nodes.length) return;
+    const own = new Map();
+    vehicles.forEach((v) => { if (v.devices.some((d) => d[2])) own.set(v.customer_id, (own.get(v.customer_id) || 0) + 1); });
+    const sums = new Map();
+    for (let j = nodes.length - 1; j >= 0; j--) { // children before parents
+      const n = nodes[j];
+      const total = (own.get(n.id) || 0) + (sums.get(n.id) || 0);
+      n.online = total;
+      if (byId.has(n.parent)) sums.set(n.parent, (sums.get(n.parent) || 0) + total);
+      n.count.textContent = countText(n);
+    }
+  }
+  // Search reaches the tree too: customers whose name matches are marked and their branch opened.
+  function markTree() {
+    const q = (search.value || "").trim().toLowerCase();
+    nodes.forEach((n) => {
+      const hit = !!q && n.name.toLowerCase().includes(q);
+      n.li.classList.toggle("hit", hit);
+      for (let p = hit ? byId.get(n.parent) : null; p; p = byId.get(p.parent)) if (p.kids.length) setOpen(p, true);
+    });
+  }
+  nodes.filter((n) => !byId.has(n.parent)).forEach((n) => treeEl.append(buildNode(n)));
+  allBtn.addEventListener("click", () => pick(null));
 
   // Vehicle panel with command buttons (confirmation; the API checks the permission).
   const panel = document.getElementById("panel");
@@ -226,7 +331,7 @@
     }));
   }
 
-  window.CarloanMonitor = { map, cluster, vehicles, flush }; // for the browser test and the console
+  window.CarloanMonitor = { map, cluster, vehicles, flush, pick: (id) => pick(byId.get(id) || null) }; // for the browser test and the console
   loadSnapshot().catch((e) => toast(e.message, "error"));
   let first = true;
   live(apply, () => { if (!first) loadSnapshot(); first = false; }); // resync after a reconnect

@@ -249,3 +249,114 @@ def test_snapshot_fix_time_is_whole_unix_seconds(world, client, settings, debug)
     data = client.get(reverse("monitor-snapshot")).json()
     (row,) = data["vehicles"]
     assert row[data["fields"].index("fix_time")] == int(T0.timestamp())
+
+
+# --- The live map's customer-tree sidebar ------------------------------------------------------
+def tree_rows(user) -> dict[int, dict]:
+    from carloan.pages.selectors import customer_tree
+
+    data = customer_tree(user)
+    return {row[0]: dict(zip(data["fields"], row, strict=True)) for row in data["customers"]}
+
+
+@pytest.mark.parametrize("persona", ["platform_admin", "a_admin", "a1_operator", "b_admin"])
+def test_customer_tree_shows_exactly_the_users_subtree(world, client, persona):
+    client.force_login(world.users[persona])
+    page = client.get(reverse("monitor"))
+    data = page.context["customer_tree"]
+    keys = world.visible_keys(persona)
+    ids = [row[0] for row in data["customers"]]
+    assert set(ids) == {world.customers[k].pk for k in keys}
+    # In tree order: the user's own customer first, as the one root (no parent above it).
+    home = world.users[persona].customer
+    fields = data["fields"]
+    assert ids[0] == home.pk and data["customers"][0][fields.index("parent")] is None
+    assert [r[fields.index("parent")] for r in data["customers"]].count(None) == 1
+    # The page carries it to monitor.js as JSON; another tenant's names never reach the page.
+    html = page.content.decode()
+    assert 'id="customer-tree-data"' in html
+    for key, customer in world.customers.items():
+        assert (customer.name in html) == (key in keys)
+
+
+def test_customer_tree_nests_branches_under_their_lender(world):
+    rows = tree_rows(world.users["a_admin"])
+    c = world.customers
+    assert rows[c["a"].pk]["parent"] is None
+    assert rows[c["a1"].pk]["parent"] == c["a"].pk and rows[c["a2"].pk]["parent"] == c["a"].pk
+    assert rows[c["a1"].pk]["level"] == rows[c["a"].pk]["level"] + 1
+    assert rows[c["a1"].pk]["name"] == "Branch A1"
+
+
+def test_customer_tree_counts_subtree_vehicles_and_online_ones(world):
+    from tests.factories import DeviceFactory, VehicleFactory
+    from vehicles.models import DeviceBinding
+    from vehicles.services import device_bind, device_unbind
+
+    c = world.customers
+    # Branch A1: its world vehicle (device offline) + one with two online devices (one vehicle
+    # online, not two) + one without a device; Branch A2's world vehicle online.
+    twice = VehicleFactory(customer=c["a1"])
+    for _ in range(2):
+        device = DeviceFactory(customer=c["a1"])
+        device_bind(vehicle=twice, device=device)
+        locate(device, 34.26, 108.94, online=True)
+    VehicleFactory(customer=c["a1"])
+    locate(world.devices["a2"], 34.26, 108.94, online=True)
+    # An online device no longer mounted does not make its old vehicle online.
+    gone = VehicleFactory(customer=c["a2"])
+    old = DeviceFactory(customer=c["a2"])
+    device_bind(vehicle=gone, device=old)
+    device_unbind(binding=DeviceBinding.objects.get(device=old, unbound_at__isnull=True))
+    locate(old, 34.26, 108.94, online=True)
+
+    rows = tree_rows(world.users["platform_admin"])
+    counts = {key: (rows[c[key].pk]["vehicles"], rows[c[key].pk]["online"]) for key in c}
+    assert counts["a1"] == (3, 1)
+    assert counts["a2"] == (2, 1)
+    assert counts["a"] == (1 + 3 + 2, 2)  # its own + both branches
+    assert counts["b"] == (2, 0) and counts["b1"] == (1, 0)
+    assert counts["platform"] == (1 + 6 + 2, 2)
+    # A branch user sees the same numbers for its branch.
+    assert tree_rows(world.users["a1_operator"])[c["a1"].pk]["vehicles"] == 3
+
+
+def test_customer_tree_query_count_does_not_grow_with_the_tree(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import CustomerFactory, VehicleFactory
+
+    def queries() -> int:
+        # A fresh user each time, as each request has: the home customer's tree columns cached
+        # on a user object go stale when customers are added.
+        user = type(world.users["a_admin"]).objects.get(username="a_admin")
+        with CaptureQueriesContext(connection) as ctx:
+            rows = tree_rows(user)
+        return len(ctx.captured_queries), len(rows)
+
+    before, shown = queries()
+    # The home customer, the shared-vehicle ids, the customers, one aggregate of the vehicles.
+    assert before <= 4 and shown == 3
+    for i in range(5):
+        branch = CustomerFactory(
+            name=f"Branch A3-{i}", code=f"a3-{i}", parent=world.customers["a1"]
+        )
+        VehicleFactory(customer=branch)
+        VehicleFactory(customer=branch)
+    assert queries() == (before, 3 + 5)
+
+
+def test_monitor_reads_the_tree_fields_and_its_labels_are_translated(world, client):
+    from carloan.pages.selectors import CUSTOMER_TREE_FIELDS
+
+    source = js("monitor.js")
+    assert 'getElementById("customer-tree-data")' in source
+    for name in CUSTOMER_TREE_FIELDS:
+        assert f"r[tf.{name}]" in source
+    client.force_login(world.users["a_admin"])
+    page = client.get(reverse("monitor"))
+    labels = page.context["page_i18n"]
+    assert labels["vehicles"] and labels["expand"]
+    template = (Path(__file__).resolve().parents[2] / "templates/pages/monitor.html").read_text()
+    assert '{% translate "Customers" %}' in template and '{% translate "Show all" %}' in template

@@ -164,7 +164,7 @@ def test_another_lenders_product_or_customer_is_refused(world, credit, api):
     assert foreign["product"] == [
         m.replace("999999", str(product_b.pk)) for m in missing["product"]
     ]
-    for bad in ("x", True, [1]):
+    for bad in ("x", True, [1], 1.5, 2**70, -1, 0):
         response = client.post(URL, body(credit, product=bad), format="json")
         assert response.status_code == 400 and "product" in response.json()
     # A branch may use its lender's product and dealer (the line of ancestors).
