@@ -14,6 +14,13 @@ def schedules() -> list[dict]:
             "func": "alarms.jobs.scan_alarms",
             "minutes": settings.ALARM_SCAN_MINUTES,
         },
+        {
+            # Score and characteristic PSI of last month per lender, alerts stored (C8);
+            # re-running replaces the month's alerts.
+            "name": "credit: monthly stability check",
+            "func": "credit.jobs.monthly_stability_check",
+            "minutes": 24 * 60,
+        },
     ]
 
 
