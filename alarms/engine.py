@@ -15,6 +15,7 @@ vehicle are stored by ingest but never raise "now" alarms.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 import zoneinfo
@@ -635,6 +636,26 @@ def _update_states(rows: list[VehicleState]) -> None:
     state_field, at_field = meta.get_field("state"), meta.get_field("updated_at")
     pk = meta.pk.column
     quote = connection.ops.quote_name
+    rows = sorted(rows, key=lambda r: r.vehicle_id)  # the scans lock these rows in id order too
+    if connection.vendor == "postgresql":
+        # One statement for the batch: executemany is still a round trip and a parameter
+        # conversion per row (a fifth of the writer's time at 500 positions/s, py-spy).
+        table = quote(meta.db_table)
+        sql = (
+            f"UPDATE {table} SET {quote(state_field.column)} = v.state::jsonb, "  # noqa: S608
+            f"{quote(at_field.column)} = v.at "
+            f"FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, state, at) "
+            f"WHERE {table}.{quote(pk)} = v.id"
+        )
+        encoder = state_field.encoder
+        params = [
+            [row.vehicle_id for row in rows],
+            [json.dumps(row.state, cls=encoder) for row in rows],
+            [row.updated_at for row in rows],
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
     # Only the model's own table and column names, quoted, go into the text; values are bound.
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {quote(state_field.column)} = %s, "  # noqa: S608
