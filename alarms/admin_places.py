@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.gis.db import models as gis_models
 from django.contrib.gis.forms.widgets import BaseGeometryWidget
@@ -37,24 +36,11 @@ from alarms.models import (
 from alarms.services import places as services
 from carloan.admin import ScopedAdmin, VisibleCustomerFilter, admin_site
 from carloan.errors import ApplicationError
+from carloan.maps import map_config
 from vehicles.selectors import vehicles_visible_to
-
-OSM_TILES = ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap", "wgs84")
 
 
 # --- The map widget ------------------------------------------------------------------------------
-def map_tiles() -> tuple[str, str, str]:
-    """(tile URL template, attribution, coordinate system) of the configured provider, as the
-    monitoring pages use them (`MAP_PROVIDER`, `MAP_TILE_URL` for an intranet tile server)."""
-    try:
-        from carloan.pages.views import MAP_PROVIDERS
-    except ImportError:  # pragma: no cover - the pages are not installed
-        MAP_PROVIDERS = {"osm": OSM_TILES}  # noqa: N806
-    provider = getattr(settings, "MAP_PROVIDER", "osm")
-    url, attribution, crs = MAP_PROVIDERS.get(provider, OSM_TILES)
-    return getattr(settings, "MAP_TILE_URL", "") or url, attribution, crs
-
-
 class MapWidget(BaseGeometryWidget):
     """A point or polygon on a Leaflet map, stored as GeoJSON (WGS-84) in a textarea. Points:
     click or drag, or type latitude / longitude; with `radius_field` the circle of that form
@@ -70,10 +56,11 @@ class MapWidget(BaseGeometryWidget):
 
     @property
     def media(self):
-        tiles, _attribution, crs = map_tiles()
-        js = ["vendor/leaflet/leaflet.js", "vendor/leaflet-geoman/leaflet-geoman.min.js"]
-        if crs != "wgs84":
-            js.append("pages/geo.js")  # the WGS-84 <-> GCJ-02 display conversion
+        js = [
+            "vendor/leaflet/leaflet.js",
+            "vendor/leaflet-geoman/leaflet-geoman.min.js",
+            "pages/geo.js",  # the provider's tile grid and datum (CarloanGeo)
+        ]
         return forms.Media(
             css={"all": ["vendor/leaflet/leaflet.css", "vendor/leaflet-geoman/leaflet-geoman.css"]},
             js=js,
@@ -88,22 +75,16 @@ class MapWidget(BaseGeometryWidget):
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
-        tiles, attribution, crs = map_tiles()
         widget_id = context["widget"]["attrs"].get("id") or f"id_{name}"
         context.update(
             id=widget_id,
             config_id=f"{widget_id}_config",
-            map_config={
-                "geom_type": "Point" if self.attrs["geom_type"] == "POINT" else "Polygon",
-                "radius_field": self.radius_field,
-                "tiles": tiles,
-                "attribution": attribution,
-                "crs": crs,
-                "subdomains": "1234" if crs != "wgs84" else "abc",
-                "center": [34.26, 108.94],
-                "zoom": 5,
-                "language": translation.get_language(),
-            },
+            map_config=map_config(
+                zoom=5,
+                geom_type="Point" if self.attrs["geom_type"] == "POINT" else "Polygon",
+                radius_field=self.radius_field,
+                language=translation.get_language(),
+            ),
         )
         return context
 

@@ -194,17 +194,60 @@ _FROM_WGS = {WGS84: lambda lat, lon: (lat, lon), GCJ02: wgs84_to_gcj02, BD09: wg
 _TO_WGS = {WGS84: lambda lat, lon: (lat, lon), GCJ02: gcj02_to_wgs84, BD09: bd09_to_wgs84}
 
 
+# The tile grids: "web_mercator" is the usual XYZ grid of EPSG:3857 (OpenStreetMap, AMap, Tencent);
+# "baidu" is Baidu's own: a Mercator on the Clarke 1866 ellipsoid (a = 6378206 m,
+# b = 6356584.314245179 m), origin at (0, 0), 2^(18 - z) metres per pixel at zoom z, tile rows
+# counted northwards from the equator. That ellipsoid reproduces Baidu's published BD-09 ->
+# Mercator vectors within 0.9 m (under a pixel up to zoom 18); static/pages/geo.js implements it as
+# a Leaflet CRS.
+WEB_MERCATOR, BAIDU_MERCATOR = "web_mercator", "baidu"
+
+
 @dataclass(frozen=True)
 class MapProvider:
     label: str
     datum: str  # WGS84 | GCJ02 | BD09
+    tiles: str  # Leaflet URL template
+    attribution: str
+    subdomains: str = "abc"
+    grid: str = WEB_MERCATOR
+    min_zoom: int = 1
+    max_zoom: int = 18
 
 
 PROVIDERS: dict[str, MapProvider] = {
-    "osm": MapProvider(_("OpenStreetMap"), WGS84),
-    "amap": MapProvider(_("AMap (Gaode)"), GCJ02),
-    "tencent": MapProvider(_("Tencent Maps"), GCJ02),
-    "baidu": MapProvider(_("Baidu Maps"), BD09),
+    "osm": MapProvider(
+        _("OpenStreetMap"),
+        WGS84,
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "© OpenStreetMap",
+        max_zoom=19,
+    ),
+    "amap": MapProvider(
+        _("AMap (Gaode)"),
+        GCJ02,
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+        "&x={x}&y={y}&z={z}",
+        "© 高德地图",
+        subdomains="1234",
+    ),
+    "tencent": MapProvider(
+        _("Tencent Maps"),
+        GCJ02,
+        "https://rt{s}.map.gtimg.com/realtimerender?z={z}&x={x}&y={-y}&type=vector&style=0",
+        "© 腾讯地图",
+        subdomains="0123",
+    ),
+    "baidu": MapProvider(
+        _("Baidu Maps"),
+        BD09,
+        "https://maponline{s}.bdimg.com/tile/?qt=vtile&x={x}&y={y}&z={z}&styles=pl&scaler=1",
+        "© 百度地图",
+        subdomains="0123",
+        grid=BAIDU_MERCATOR,
+        min_zoom=3,
+        max_zoom=19,
+    ),
 }
 DEFAULT_PROVIDER = "osm"
 
@@ -213,7 +256,7 @@ def provider_choices() -> list[tuple[str, str]]:
     return [(key, p.label) for key, p in PROVIDERS.items()]
 
 
-def _provider(name: str) -> MapProvider:
+def get_provider(name: str) -> MapProvider:
     try:
         return PROVIDERS[name]
     except (KeyError, TypeError):
@@ -224,9 +267,9 @@ def _provider(name: str) -> MapProvider:
 
 def to_provider(lat: float, lon: float, provider: str) -> tuple[float, float]:
     """The (lat, lon) to draw a WGS-84 position with on `provider`'s map."""
-    return _FROM_WGS[_provider(provider).datum](lat, lon)
+    return _FROM_WGS[get_provider(provider).datum](lat, lon)
 
 
 def from_provider(lat: float, lon: float, provider: str) -> tuple[float, float]:
     """The WGS-84 position of a point read off `provider`'s map (a click, a drawn fence)."""
-    return _TO_WGS[_provider(provider).datum](lat, lon)
+    return _TO_WGS[get_provider(provider).datum](lat, lon)

@@ -183,8 +183,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"  # the pages' login; the back office keeps /admin/login/
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
-# Live map tiles: osm (WGS-84, default), amap / tencent (GCJ-02); MAP_TILE_URL overrides the URL
-# (an intranet tile server on closed networks).
+# Map tiles (carloan.maps): osm (WGS-84, default), amap / tencent (GCJ-02), baidu (BD-09, Baidu's
+# tile grid); MAP_TILE_URL overrides the URL (an intranet tile server on closed networks).
 MAP_PROVIDER = env.str("MAP_PROVIDER", default="osm")
 MAP_TILE_URL = env.str("MAP_TILE_URL", default="")
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import customers_visible_to
+from carloan.maps import map_config
 from tasks.kinds import kind_choices
 from tasks.models import WorkOrder
 from tasks.selectors import (
@@ -131,8 +132,6 @@ def board(request):
 @require_GET
 def task_map(request):
     _require_view(request)
-    from carloan.pages.views import _map_context
-
     f = _filters(request)
     labels = {
         "assignee": _("Assignee"),
@@ -159,7 +158,7 @@ def task_map(request):
                 reverse("admin:tasks_workorder_change", args=[0]) if request.user.is_staff else ""
             ),
             **f,
-            **_map_context(),
+            "map_config": map_config(),
         },
     )
 

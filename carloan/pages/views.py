@@ -6,7 +6,6 @@ tenant's vehicle answers 404."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
@@ -14,39 +13,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
+from carloan.maps import map_config
 from carloan.pages import selectors
 from vehicles.selectors import vehicles_visible_to
 
-MAP_PROVIDERS = {
-    # name: (tile URL template, attribution, coordinate system)
-    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap", "wgs84"),
-    "amap": (
-        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-        "© 高德地图",
-        "gcj02",
-    ),
-    "tencent": (
-        "https://rt{s}.map.gtimg.com/realtimerender?z={z}&x={x}&y={-y}&type=vector&style=0",
-        "© 腾讯地图",
-        "gcj02",
-    ),
-}
-
 
 def _map_context() -> dict:
-    provider = getattr(settings, "MAP_PROVIDER", "osm")
-    tiles, attribution, crs = MAP_PROVIDERS.get(provider, MAP_PROVIDERS["osm"])
-    tiles = getattr(settings, "MAP_TILE_URL", "") or tiles
-    return {
-        "map_config": {
-            "provider": provider,
-            "tiles": tiles,
-            "attribution": attribution,
-            "crs": crs,
-            "center": [34.26, 108.94],
-            "zoom": 11,
-        }
-    }
+    return {"map_config": map_config()}
 
 
 @login_required

@@ -1,5 +1,6 @@
 /* WGS-84 -> GCJ-02 / BD-09 for display on Chinese tile providers (positions are WGS-84 everywhere
-   in storage and APIs; only the map layer converts). The published GCJ-02 offset formula, the same
+   in storage and APIs; only the map layer converts), and each provider's tile grid as a Leaflet
+   map (createMap: config from carloan.maps.map_config). The published GCJ-02 offset formula, the same
    one carloan.geo implements in Python for the server side. */
 (function () {
   "use strict";
@@ -40,8 +41,42 @@
     if (crs === "bd09") { const g = wgsToGcj(lat, lon); return gcjToBd(g[0], g[1]); }
     return [lat, lon];
   }
+  /* Baidu's tile grid (carloan.geo BAIDU_MERCATOR): Leaflet's ellipsoidal Mercator on the Clarke 1866
+     ellipsoid, 2^(18 - z) metres per pixel, origin (0, 0), y growing north. Leaflet counts tile rows
+     southwards, so Baidu's row is -y - 1. */
+  const BaiduMercator = L.extend({}, L.Projection.Mercator, {
+    R: 6378206, R_MINOR: 6356584.314245179,
+    bounds: L.bounds([-20037726.37, -20037726.37], [20037726.37, 20037726.37]),
+  });
+  const BaiduCRS = L.extend({}, L.CRS.Earth, {
+    code: "BAIDU", projection: BaiduMercator,
+    transformation: new L.Transformation(1, 0, -1, 0),
+    scale: (zoom) => Math.pow(2, zoom - 18),
+    zoom: (scale) => Math.log(scale) / Math.LN2 + 18,
+  });
+  const BaiduTiles = L.TileLayer.extend({
+    getTileUrl(coords) {
+      return L.Util.template(this._url, L.extend({
+        s: this._getSubdomain(coords), x: coords.x, y: -coords.y - 1, z: this._getZoomForUrl(),
+      }, this.options));
+    },
+  });
+  function crsOf(config) { return config.grid === "baidu" ? BaiduCRS : L.CRS.EPSG3857; }
   function baseLayer(config) {
-    return L.tileLayer(config.tiles, { subdomains: "1234", maxZoom: 18, attribution: config.attribution });
+    const options = {
+      subdomains: config.subdomains || "abc", minZoom: config.min_zoom || 1,
+      maxZoom: config.max_zoom || 18, attribution: config.attribution,
+    };
+    return config.grid === "baidu" ? new BaiduTiles(config.tiles, options) : L.tileLayer(config.tiles, options);
   }
-  window.CarloanGeo = { display, wgsToGcj, gcjToBd, baseLayer };
+  /* A Leaflet map on the provider's grid with its tiles, opened at config.center (WGS-84). */
+  function createMap(el, config, options) {
+    const map = L.map(el, L.extend({
+      crs: crsOf(config), minZoom: config.min_zoom || 1, maxZoom: config.max_zoom || 18,
+    }, options || {}));
+    map.setView(display(config.center[0], config.center[1], config.crs), config.zoom);
+    baseLayer(config).addTo(map);
+    return map;
+  }
+  window.CarloanGeo = { display, wgsToGcj, gcjToBd, baseLayer, createMap, crsOf, BaiduCRS };
 })();

@@ -6,8 +6,7 @@
   const cfg = JSON.parse(document.getElementById("map-config").textContent);
   const mapEl = document.getElementById("map");
   const COLORS = { moving: "#1a9850", parked: "#2166ac", sleeping: "#8073ac", offline: "#878787", alarm: "#d73027" };
-  const map = L.map(mapEl, { preferCanvas: true }).setView(cfg.center, cfg.zoom);
-  CarloanGeo.baseLayer(cfg).addTo(map);
+  const map = CarloanGeo.createMap(mapEl, cfg, { preferCanvas: true });
   /* chunkedLoading: 10,000 markers are added in slices between frames (the page stays responsive);
      when the last slice is in, the next frame is the first paint of the whole fleet
      (body[data-first-paint-ms]: ms since navigation start, read by bench/pages.py). */

@@ -6,8 +6,7 @@
   "use strict";
   const { t, json, toast } = window.Carloan;
   const cfg = JSON.parse(document.getElementById("map-config").textContent);
-  const map = L.map("map").setView(cfg.center, cfg.zoom);
-  CarloanGeo.baseLayer(cfg).addTo(map);
+  const map = CarloanGeo.createMap("map", cfg);
   const layer = L.layerGroup().addTo(map);
   const form = document.getElementById("track-form");
   const info = document.getElementById("track-info");

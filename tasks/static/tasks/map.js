@@ -8,8 +8,7 @@
   const el = document.getElementById("task-map");
   const status = document.getElementById("map-status");
   const KIND_COLORS = { install: "#1a9850", repair: "#fdae61", covert_visit: "#2166ac", repossession: "#d73027" };
-  const map = L.map(el, { preferCanvas: true }).setView(cfg.center, cfg.zoom);
-  CarloanGeo.baseLayer(cfg).addTo(map);
+  const map = CarloanGeo.createMap(el, cfg, { preferCanvas: true });
   const layers = { orders: L.layerGroup().addTo(map), workers: L.layerGroup().addTo(map) };
   let fitted = false;
 
