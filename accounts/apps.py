@@ -7,4 +7,9 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from accounts import receivers  # noqa: F401  (login / logout / failed-login events)
+        from accounts import (
+            auth_cache,
+            receivers,  # noqa: F401  (login / logout / failed-login events)
+        )
+
+        auth_cache.connect_signals()

@@ -12,14 +12,21 @@ from carloan.errors import ApplicationError, ConflictError, ImportRowsError
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
-    """DRF token auth that also refuses users of a deactivated customer (as the login does)."""
+    """DRF token auth that also refuses users of a deactivated customer (as the login does).
+    Outcomes are kept a few seconds per process (accounts.auth_cache; changes invalidate them)."""
 
     def authenticate_credentials(self, key):
+        from accounts import auth_cache
         from accounts.backends import RoleModelBackend
 
+        cached = auth_cache.get(key)
+        if cached is not None:
+            return cached
+        generation = auth_cache.generation()
         user, token = super().authenticate_credentials(key)
         if not RoleModelBackend().user_can_authenticate(user):
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        auth_cache.put(key, user, token, generation)
         return user, token
 
 

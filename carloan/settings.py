@@ -245,6 +245,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "carloan.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env.str("LOGIN_THROTTLE_RATE", default="20/min")},
 }
+# Seconds a process reuses an API token's authentication (user, customer, permissions); changes
+# through the models invalidate at once everywhere (accounts/auth_cache.py). 0: off.
+API_AUTH_CACHE_SECONDS = env.float("API_AUTH_CACHE_SECONDS", default=10.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "carloan API",
     "DESCRIPTION": "Risk control for car-loan lenders: customers, vehicles, devices and bindings.",

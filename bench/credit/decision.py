@@ -348,6 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the measured decisions (top 40 by own time)",
+    )
+    parser.add_argument(
+        "--show-queries", action="store_true", help="print the SQL of one decision and stop"
+    )
+    parser.add_argument(
         "--no-freeze", action="store_true", help="leave the start-up heap to the collector"
     )
     args = parser.parse_args(argv)
@@ -386,17 +394,53 @@ def main(argv: list[str] | None = None) -> int:
         with CaptureQueriesContext(connection) as queries:
             post(payload(rng, world))
         per_decision = len(queries)
+        if args.show_queries:
+            # Each statement's wall time (client + network + server), median over 100 decisions.
+            spent: dict[int, list[float]] = {}
+            sqls: dict[int, str] = {}
+
+            def timed(execute, sql, params, many, context):
+                t = time.perf_counter()
+                try:
+                    return execute(sql, params, many, context)
+                finally:
+                    n = timed.n
+                    timed.n += 1
+                    spent.setdefault(n, []).append((time.perf_counter() - t) * 1000)
+                    sqls.setdefault(n, sql)
+
+            for _ in range(100):
+                timed.n = 0
+                with connection.execute_wrapper(timed):
+                    post(payload(rng, world))
+            for n in sorted(spent):
+                print(f"{statistics.median(spent[n]):6.2f} ms  {sqls[n][:150]}")
+            return 0
         times, cpu, ids, decisions = [], [], [], {}
         load_before = os.getloadavg()[0]
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
         for _ in range(args.decisions):
             body = payload(rng, world)
             t, c = time.perf_counter(), time.thread_time()
+            if profiler:
+                profiler.enable()
             data = post(body)
+            if profiler:
+                profiler.disable()
             times.append((time.perf_counter() - t) * 1000)
             cpu.append((time.thread_time() - c) * 1000)
             ids.append(data["id"])
             decisions[data["decision"]] = decisions.get(data["decision"], 0) + 1
         load_after = os.getloadavg()[0]
+        if profiler:
+            import pstats
+
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
         hub_times, hub_links = [], []
         for _ in range(20):
             body = payload(rng, world)

@@ -51,8 +51,8 @@ def baidu_mercator(lon: float, lat: float) -> tuple[float, float]:
     return a * math.radians(lon), y
 
 
-def expected_tile(provider: str, lat: float, lon: float, zoom: int) -> tuple[int, int, float, float]:
-    """(tile x, tile y as the tile server numbers it, pixel x, pixel y of the point in that tile)."""
+def expected_tile(provider: str, lat: float, lon: float, zoom: int):
+    """(tile x, tile y as the tile server numbers it, pixel x and y of the point in that tile)."""
     dlat, dlon = geo.to_provider(lat, lon, provider)
     if geo.PROVIDERS[provider].grid == geo.BAIDU_MERCATOR:
         mx, my = baidu_mercator(dlon, dlat)
@@ -64,10 +64,7 @@ def expected_tile(provider: str, lat: float, lon: float, zoom: int) -> tuple[int
     phi = math.radians(dlat)
     py = (1 - math.log(math.tan(phi) + 1 / math.cos(phi)) / math.pi) / 2 * world
     tx, ty = math.floor(px / 256), math.floor(py / 256)
-    if TILE_QUERY[provider].find("{-y}") >= 0:
-        ty_server = 2**zoom - 1 - ty
-    else:
-        ty_server = ty
+    ty_server = 2**zoom - 1 - ty if "{-y}" in TILE_QUERY[provider] else ty
     return tx, ty_server, px - 256 * tx, py - 256 * ty
 
 
@@ -94,7 +91,8 @@ def test_the_tiles_under_the_map_centre_are_the_providers_tiles_for_that_positio
     provider, world, live_url, settings, browser
 ):
     settings.MAP_PROVIDER = provider
-    settings.MAP_TILE_URL = f"{live_url}/static/vendor/leaflet/images/layers.png?{TILE_QUERY[provider]}"
+    tile = "/static/vendor/leaflet/images/layers.png"
+    settings.MAP_TILE_URL = f"{live_url}{tile}?{TILE_QUERY[provider]}"
     login(browser, live_url, world.users["a_admin"])
     browser.get(live_url + "/monitor/")
 
@@ -105,8 +103,8 @@ def test_the_tiles_under_the_map_centre_are_the_providers_tiles_for_that_positio
         # The page's Baidu grid against Baidu's own vectors (metres).
         for (vlon, vlat), (x, y) in BAIDU_VECTORS:
             got = browser.execute_script(
-                "const p = CarloanGeo.BaiduCRS.projection.project(L.latLng(arguments[0], arguments[1]));"
-                "return [p.x, p.y];",
+                "const p = CarloanGeo.BaiduCRS.projection"
+                ".project(L.latLng(arguments[0], arguments[1])); return [p.x, p.y];",
                 vlat,
                 vlon,
             )
