@@ -8,6 +8,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` / `make test-postgis`: auto = one per core; 0 = serial.
+PYTEST_WORKERS ?= auto
 # PostGIS + Redis for `make test-postgis` (trust auth as the postgres superuser on this machine).
 POSTGIS_DATABASE_URL ?= postgis://postgres@127.0.0.1:5432/carloan
 POSTGIS_REDIS_URL ?= redis://127.0.0.1:6379/0
@@ -32,7 +34,7 @@ serve: setup ## Serve the back office on :8000 without reloading demo data
 	$(VENV)/bin/daphne -b $(DEMO_HOST) -p $(DEMO_PORT) carloan.asgi:application
 
 # pytest exits 5 when it collected nothing: a broken collection, never a pass; say so.
-PYTEST = $(VENV)/bin/pytest $(PYTEST_ARGS) || { rc=$$?; \
+PYTEST = $(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || { rc=$$?; \
 	if (( rc == 5 )); then echo "pytest collected no tests" >&2; fi; exit $$rc; }
 
 test: setup ## Run the test suite on SpatiaLite (the default database)
@@ -74,4 +76,4 @@ bench: setup ## Run every bench/*.py and bench/credit/*.py benchmark with the ve
 clean: ## Remove caches, compiled translations and test leftovers (keeps .venv, .env, var/*.sqlite3)
 	find . -path ./.venv -prune -o -type d \( -name __pycache__ -o -name .pytest_cache -o -name .ruff_cache -o -name .hypothesis \) -print0 | xargs -0 -r rm -rf
 	find . -path ./.venv -prune -o -path '*/locale/*' -name '*.mo' -print0 | xargs -0 -r rm -f
-	rm -rf var/test-media var/static
+	rm -rf var/test-media* var/static

@@ -64,10 +64,14 @@ def get(key: str):
 def put(key: str, user, token, stamp: int | None) -> None:
     """Remember an authenticated (user, token). `stamp` is `generation()` read before the
     user was: a change committed meanwhile makes the entry stale at once. Fills the user's
-    permission caches first so every copy handed out answers has_perm without a query."""
+    permission caches and its home customer (the visibility bounds) first, so every copy handed
+    out answers has_perm and the selectors without a query."""
+    from accounts.selectors import home_customer
+
     if ttl_seconds() <= 0 or stamp is None:
         return
     user.get_all_permissions()
+    home_customer(user)
     now = time.monotonic()
     with _lock:
         if len(_entries) >= MAX_ENTRIES:

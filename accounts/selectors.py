@@ -27,17 +27,13 @@ def home_customer(user) -> Customer | None:
         return None
     cached = getattr(user, "_home_customer_cache", False)
     if cached is False:
-        if not user.customer_id:
-            cached = None
-        elif User.customer.is_cached(user):
-            # Loaded with the user (authentication reads it to check the customer is active).
-            cached = user.customer
-        else:
-            cached = (
-                Customer.objects.only("id", "tree_id", "lft", "rght", "level", "name")
-                .filter(pk=user.customer_id)
-                .first()
-            )
+        cached = (
+            Customer.objects.only("id", "tree_id", "lft", "rght", "level", "name")
+            .filter(pk=user.customer_id)
+            .first()
+            if user.customer_id
+            else None
+        )
         user._home_customer_cache = cached
     return cached
 

@@ -16,7 +16,6 @@ Coordinates are WGS-84 (SRID 4326); radii in metres.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -26,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Customer
 from alarms import kinds
+from carloan.fields import user_reference
 from devices.models import Device
 from vehicles.models import Vehicle
 
@@ -93,23 +93,9 @@ class Alarm(models.Model):
     message = models.CharField(_("message"), max_length=300, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
-    acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("acknowledged by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    acknowledged_by = user_reference(_("acknowledged by"))
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
-    closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("closed by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    closed_by = user_reference(_("closed by"))
     auto_closed = models.BooleanField(_("closed automatically"), default=False)
     note = models.TextField(_("handling note"), blank=True)
 
@@ -151,14 +137,7 @@ class AlarmEvent(models.Model):
     )
     at = models.DateTimeField(_("time"))
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    by = user_reference(_("by"))
     note = models.TextField(_("note"), blank=True)
 
     class Meta:
@@ -277,14 +256,7 @@ class Annotation(models.Model):
         _("shared"), default=True, help_text=_("Off: only its author sees it and its alarms.")
     )
     note = models.CharField(_("note"), max_length=300, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="annotations",
-    )
+    created_by = user_reference(_("created by"), related_name="annotations")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
@@ -325,14 +297,7 @@ class Geofence(models.Model):
     vehicles = models.ManyToManyField(
         Vehicle, verbose_name=_("vehicles"), blank=True, related_name="geofences"
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_reference(_("created by"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
@@ -386,14 +351,7 @@ class Arming(models.Model):
         _("radius (m)"), default=200, validators=[MinValueValidator(20), MaxValueValidator(10_000)]
     )
     armed_at = models.DateTimeField(_("armed at (time)"))
-    armed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("armed by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    armed_by = user_reference(_("armed by"))
 
     class Meta:
         verbose_name = _("in-place arming")

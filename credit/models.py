@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -17,6 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Customer
+from carloan.fields import user_reference
 from carloan.validators import validate_id_number, validate_mobile, validate_plate, validate_vin
 
 _MONEY = {"max_digits": 14, "decimal_places": 2, "validators": [MinValueValidator(0)]}
@@ -172,14 +172,7 @@ class RuleSet(models.Model):
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default="draft")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
-    published_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("published by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    published_by = user_reference(_("published by"))
 
     class Meta:
         verbose_name = _("rule set")
@@ -348,14 +341,7 @@ class Application(models.Model):
     link_group = models.CharField(_("fraud-link group"), max_length=40, blank=True, db_index=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     duration_ms = models.FloatField(_("decision time (ms)"), null=True, blank=True)
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("reviewed by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    reviewed_by = user_reference(_("reviewed by"))
     review_reason = models.TextField(_("review reason"), blank=True)
     outcome = models.CharField(
         _("outcome"), max_length=10, choices=Outcome.choices, default="unknown"
@@ -449,14 +435,7 @@ class Loan(models.Model):
     annual_rate = models.DecimalField(_("annual rate"), **_RATIO)
     monthly_payment = models.DecimalField(_("monthly payment"), **_MONEY)
     created_at = models.DateTimeField(_("created at"))
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_reference(_("created by"))
 
     class Meta:
         verbose_name = _("loan")

@@ -344,7 +344,6 @@ def _lists(sub: Submission, features: dict[str, Any]) -> StepRecord:
     features["lists.hits"] = hits
     features["lists.blacklist"] = bool(black)
     features["lists.whitelist"] = bool(white)
-    features["lists.greylist"] = False
     if black:
         outcome = "reject"
         reasons = list(dict.fromkeys(f"BLACKLIST_{e.field.upper()}" for e in black))

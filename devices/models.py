@@ -11,6 +11,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import Customer
 from carloan.errors import InvalidTransition
+from carloan.fields import user_reference
 from carloan.softdelete import SoftDeleteModel
 from carloan.validators import validate_iccid, validate_mobile
 from devices import commands, work_modes
@@ -324,14 +325,7 @@ class CommandJob(models.Model):
         related_name="+",
         help_text=_("The customer of the user who sent it."),
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("sent by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_reference(_("sent by"))
     created_at = models.DateTimeField(_("created at"), db_index=True)
     history = HistoricalRecords()
 
@@ -386,14 +380,7 @@ class Command(models.Model):
         default=False,
         help_text=_("Fuel cut only: sent once a fresh position shows the vehicle standing."),
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("sent by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_reference(_("sent by"))
     created_at = models.DateTimeField(_("created at"))
     expires_at = models.DateTimeField(_("expires at"))
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)

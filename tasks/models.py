@@ -15,6 +15,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import Customer
 from carloan.errors import InvalidTransition
+from carloan.fields import user_reference
 from devices.models import Device
 from tasks.kinds import kind_choices
 from vehicles.models import Vehicle
@@ -65,14 +66,7 @@ class WorkOrder(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.CREATED
     )
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("assignee"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="work_orders",
-    )
+    assignee = user_reference(_("assignee"), related_name="work_orders", on_delete=models.PROTECT)
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
     address = models.CharField(_("address"), max_length=200, blank=True)
     location = gis_models.PointField(
@@ -85,28 +79,14 @@ class WorkOrder(models.Model):
     owner_found = models.BooleanField(_("owner found"), null=True, blank=True)
     result_note = models.CharField(_("result"), max_length=2000, blank=True)
 
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_reference(_("created by"))
     created_at = models.DateTimeField(_("created at"), db_index=True)
     assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
     accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
-    verified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("verified by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    verified_by = user_reference(_("verified by"))
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -180,14 +160,7 @@ class WorkOrderRecord(models.Model):
         WorkOrder, verbose_name=_("work order"), on_delete=models.CASCADE, related_name="records"
     )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    author = user_reference(_("by"))
     at = models.DateTimeField(_("time"))
     note = models.CharField(_("note"), max_length=2000, blank=True)
     status_from = models.CharField(

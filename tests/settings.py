@@ -15,10 +15,20 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LANGUAGE_CODE = "en"
-MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
+# One directory per pytest-xdist worker: parallel tests must not see each other's uploads.
+MEDIA_ROOT = VAR_DIR / f"test-media-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # noqa: F405
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min"}}  # noqa: F405
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405  (async_task runs inline in tests)
 ALARM_AUTO_CLOSE_AFTER_S = 0
 if DATABASES["default"]["ENGINE"].endswith("spatialite"):  # noqa: F405
     # In memory, also under pytest-xdist (which otherwise derives a file name from NAME).
     DATABASES["default"].setdefault("TEST", {})["NAME"] = ":memory:"  # noqa: F405
+# Each pytest-xdist worker (and each run) gets its own key space in a shared Redis cache: counters
+# such as throttles and the auth cache's generation must not leak between parallel tests.
+CACHES = {
+    alias: {
+        **config,
+        "KEY_PREFIX": f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}",
+    }
+    for alias, config in CACHES.items()  # noqa: F405
+}

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import simple_history
-from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import Customer
 from carloan import identifiers
+from carloan.fields import user_reference
 from carloan.softdelete import SoftDeleteModel
 from carloan.validators import validate_id_number, validate_mobile, validate_plate, validate_vin
 from devices.models import Device
@@ -130,23 +130,9 @@ class DeviceBinding(models.Model):
         Device, verbose_name=_("device"), on_delete=models.CASCADE, related_name="bindings"
     )
     bound_at = models.DateTimeField(_("bound at"))
-    bound_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("bound by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    bound_by = user_reference(_("bound by"))
     unbound_at = models.DateTimeField(_("unbound at"), null=True, blank=True)
-    unbound_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("unbound by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    unbound_by = user_reference(_("unbound by"))
     end_reason = models.CharField(
         _("end reason"), max_length=20, choices=EndReason.choices, blank=True
     )

@@ -171,7 +171,6 @@ _FIELDS: tuple[Field, ...] = (
         gettext_noop('Codes of the list entries matched, e.g. "blacklist.phone".'),
     ),
     _field("lists.blacklist", "bool", gettext_noop("A black list entry matched.")),
-    _field("lists.greylist", "bool", gettext_noop("A grey list entry matched.")),
     _field("lists.whitelist", "bool", gettext_noop("A white list entry matched.")),
     # scorecard (C5), only after scoring
     _field("score.value", "number", gettext_noop("Application score, 300 to 1000.")),
