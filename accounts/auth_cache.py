@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-import time
+from time import monotonic
 
 from django.conf import settings
 from django.core.cache import cache
@@ -54,7 +54,7 @@ def get(key: str):
     if entry is None:
         return None
     expires, stamp, user, token = entry
-    if time.monotonic() >= expires or stamp != generation():
+    if monotonic() >= expires or stamp != generation():
         with _lock:
             _entries.pop(key, None)
         return None
@@ -72,7 +72,7 @@ def put(key: str, user, token, stamp: int | None) -> None:
         return
     user.get_all_permissions()
     home_customer(user)
-    now = time.monotonic()
+    now = monotonic()
     with _lock:
         if len(_entries) >= MAX_ENTRIES:
             for stale in [k for k, e in _entries.items() if e[0] <= now] or list(_entries):

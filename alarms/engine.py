@@ -1,6 +1,9 @@
 """The alarm engine (DESIGN.md "The data path"): evaluates the gateway's batch inside the ingest
 transaction, raises and auto-closes alarms through `alarms.services.lifecycle`, and keeps each
-vehicle's memory in `VehicleState` so a restart raises no false enter / leave alarms.
+vehicle's memory in `VehicleState` so a restart raises no false enter / leave alarms. That memory
+is kept in the process too (read once per vehicle, written back every batch): a batch whose
+transaction does not commit makes the engine forget what it had for that batch's vehicles, and
+they are read again from the database.
 
 Queries per batch do not grow with the number of fixes: vehicles, devices, states, armings,
 usual areas (one query each), alarm settings and custom types (cached, re-read when their
@@ -47,6 +50,7 @@ _UNTRUSTED = frozenset({"invalid_fix", "implied_speed"})
 AREA_MARGIN_M = 50.0  # leave an area only once this far outside its radius (hysteresis)
 CACHE_SECONDS = 5.0
 INFO_TTL = 60.0  # seconds a vehicle's info (customer, borrower's province ...) is reused
+STATES_KEPT = 100_000  # vehicles whose VehicleState the engine keeps in memory (then re-read)
 INFO_CACHE_MAX = 200_000  # entries before the caches start over
 
 
@@ -271,6 +275,8 @@ class Engine:
         self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
         self._infos: dict[int, tuple[VehicleInfo, int, float]] = {}  # info, generation, loaded
         self._kinds: dict[int, tuple[str, float]] = {}  # device pk -> kind, loaded
+        self._states: dict[int, VehicleState] = {}  # vehicle id -> its state as committed
+        self._uncommitted: set[int] = set()  # vehicles of a batch whose commit is not seen yet
 
     # -- entry point, inside the ingest transaction --
     def process(
@@ -290,7 +296,7 @@ class Engine:
         self.settings.refresh()
         infos = self._vehicle_infos(vehicle_ids)
         device_kinds = self._device_kinds({p.device_id for p in positions})
-        states = {s.vehicle_id: s for s in VehicleState.objects.filter(vehicle_id__in=vehicle_ids)}
+        states = self._vehicle_states(vehicle_ids)
         findings: list[tuple[VehicleInfo, Finding, tuple[float, float, float | None] | None]] = []
 
         # Device alarms: from realtime frames only (blind-area data never raises "now" alarms).
@@ -544,8 +550,30 @@ class Engine:
                 update.append(row)
         if create:
             VehicleState.objects.bulk_create(create, ignore_conflicts=True)
+            for row in create:
+                self._states[row.vehicle_id] = row
         if update:
             _update_states(update)
+
+    def _vehicle_states(self, vehicle_ids: set[int]) -> dict[int, VehicleState]:
+        """The batch's vehicles' states: from memory, the missing ones in one query. The rules
+        change them in place, so until this batch's transaction commits they count as
+        uncommitted; if it never does (rollback), the next batch reads them again."""
+        from django.db import transaction
+
+        if self._uncommitted:
+            for vehicle_id in self._uncommitted:
+                self._states.pop(vehicle_id, None)
+            self._uncommitted = set()
+        missing = [v for v in vehicle_ids if v not in self._states]
+        if missing:
+            if len(self._states) + len(missing) > STATES_KEPT:
+                self._states.clear()
+            for row in VehicleState.objects.filter(vehicle_id__in=missing):
+                self._states[row.vehicle_id] = row
+        self._uncommitted = set(vehicle_ids)
+        transaction.on_commit(self._uncommitted.clear)
+        return {v: self._states[v] for v in vehicle_ids if v in self._states}
 
     # -- loading --
     def _vehicle_infos(self, vehicle_ids: set[int]) -> dict[int, VehicleInfo]:

@@ -231,3 +231,55 @@ def test_auto_close_only_for_kinds_that_can_end(car):
         )
         == 0
     )
+
+
+# --- The states kept in memory (DESIGN.md: read once per vehicle, written back every batch) ---
+def state_reads(queries) -> int:
+    return sum(
+        1 for q in queries if q["sql"].startswith("SELECT") and "alarms_vehiclestate" in q["sql"]
+    )
+
+
+def test_a_committed_batch_leaves_the_state_in_memory(car, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    vehicle, device = car
+    spot = Place("riskpoint:9", "某二押点", XIAN[0], XIAN[1], 300)
+    engine = Engine(places=FakePlaces(risk=[spot]))
+    with django_capture_on_commit_callbacks(execute=True):
+        feed(device, [pos(0, 20, lat=XIAN[0] + 0.01)], engine)  # outside
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        feed(device, [pos(60, 10)], engine)  # inside: enter
+    assert state_reads(queries) == 0
+    assert list(Alarm.objects.values_list("kind", flat=True)) == ["area_enter"]
+    # What memory holds is what the database holds.
+    assert "riskpoint:9" in VehicleState.objects.get(vehicle=vehicle).state["_areas"]
+
+
+def test_a_rolled_back_batch_is_forgotten(car, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    _vehicle, device = car
+    spot = Place("riskpoint:9", "某二押点", XIAN[0], XIAN[1], 300)
+    engine = Engine(places=FakePlaces(risk=[spot]))
+    with django_capture_on_commit_callbacks(execute=True):
+        feed(device, [pos(0, 10)], engine)  # inside: enter
+    assert Alarm.objects.filter(kind="area_enter").count() == 1
+
+    class Crash(Exception):
+        pass
+
+    # The car leaves, but the batch's transaction fails after the engine ran: nothing of it
+    # is stored, the tracker is not acked and sends the fix again.
+    with pytest.raises(Crash), transaction.atomic():
+        feed(device, [pos(60, 30, lat=XIAN[0] + 0.01)], engine)
+        raise Crash
+    assert not Alarm.objects.filter(kind="area_leave").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        feed(device, [pos(60, 30, lat=XIAN[0] + 0.01)], engine)  # the resent fix
+    assert Alarm.objects.filter(kind="area_leave", target="riskpoint:9").count() == 1

@@ -101,3 +101,19 @@ def test_each_request_gets_its_own_copy_of_the_user(world, api):
     first.first_name = "changed in one request"
     assert second.first_name != "changed in one request"
     assert second.has_perm("vehicles.view_vehicle")
+
+
+def test_a_change_that_bypasses_the_models_is_seen_after_the_time_to_live(
+    world, api, settings, monkeypatch
+):
+    settings.API_AUTH_CACHE_SECONDS = 10
+    client = api(world.users["a1_operator"])
+    assert client.get(f"{API}/vehicles/").status_code == 200
+    type(world.users["a1_operator"]).objects.filter(pk=world.users["a1_operator"].pk).update(
+        is_active=False
+    )
+    assert client.get(f"{API}/vehicles/").status_code == 200  # within the 10 s: still known
+
+    now = auth_cache.monotonic()
+    monkeypatch.setattr(auth_cache, "monotonic", lambda: now + 10.5)
+    assert client.get(f"{API}/vehicles/").status_code == 401
