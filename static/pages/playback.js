@@ -1,6 +1,6 @@
 /* Track playback (轨迹回放): a vehicle's fixes over a time range from
    /api/v1/vehicles/{id}/track/ ({positions: [{time, lat, lon, speed_kmh, valid, flags, ...}],
-   truncated, next_since}), drawn as a polyline with stops marked, played at a chosen speed.
+   truncated, next_since}; pages followed up to a million fixes), drawn as a polyline with stops marked, played at a chosen speed.
    Invalid fixes and drift are stored and listed by the API but not drawn (as its GeoJSON line). */
 (function () {
   "use strict";
@@ -18,6 +18,8 @@
   form.since.value = form.since.value || local(new Date(now.getTime() - 24 * 3600 * 1000));
   form.until.value = form.until.value || local(now);
 
+  const MAX_POINTS = 1000000;
+  let loads = 0;
   function pos(p) { return CarloanGeo.display(p.lat, p.lon, cfg.crs); }
 
   function stops(pts) { // >= 3 minutes in a row below 5 km/h
@@ -43,14 +45,26 @@
     ev.preventDefault();
     stop();
     layer.clearLayers(); marker = null; index = 0;
-    const since = new Date(form.since.value).toISOString(), until = new Date(form.until.value).toISOString();
-    let data;
+    let since = new Date(form.since.value).toISOString();
+    const until = new Date(form.until.value).toISOString();
+    /* The API answers at most 200,000 fixes per call: follow next_since until the range is read,
+       up to MAX_POINTS (then say that only the first part is drawn). */
+    const loaded = [], mine = ++loads;  // a newer submit makes this one stop
+    let truncated = false;
     try {
-      data = await json("/api/v1/vehicles/" + encodeURIComponent(form.vehicle.value) + "/track/?since=" + encodeURIComponent(since) + "&until=" + encodeURIComponent(until));
+      for (;;) {
+        const data = await json("/api/v1/vehicles/" + encodeURIComponent(form.vehicle.value) + "/track/?since=" + encodeURIComponent(since) + "&until=" + encodeURIComponent(until));
+        if (mine !== loads) return;
+        for (const p of data.positions || []) loaded.push(p);
+        if (!data.truncated || !data.next_since) break;
+        if (loaded.length >= MAX_POINTS || !(data.positions || []).length) { truncated = true; break; }
+        since = data.next_since;
+        info.textContent = loaded.length + " " + t("points") + " …";
+      }
     } catch (e) { toast(e.status === 404 ? t("no such vehicle") : e.message, "error"); return; }
-    points = (data.positions || []).filter((p) => p.valid && p.lat != null && !(p.flags || []).includes("drift"));
+    points = loaded.filter((p) => p.valid && p.lat != null && !(p.flags || []).includes("drift"));
     if (!points.length) { info.textContent = t("no track"); return; }
-    if (data.truncated) toast(t("truncated"), "error");
+    if (truncated) toast(t("truncated"), "error");
     const line = L.polyline(points.map(pos), { color: "#2166ac", weight: 4 }).addTo(layer);
     map.fitBounds(line.getBounds(), { padding: [20, 20] });
     const st = stops(points);
