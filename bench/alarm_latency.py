@@ -71,6 +71,7 @@ BUDGET_P99_MS = 1000.0  # position frame -> alarm on a WebSocket (DESIGN.md)
 ARRIVAL_TIMEOUT = 10.0  # seconds after its write for a probe's alarm to count as missing
 START_TIMEOUT = 60.0  # seconds for redis-server / daphne to answer
 STOP_TIMEOUT = 10.0  # seconds for redis-server / daphne to exit after SIGTERM
+BUSY_LOAD = 1.5  # 1-minute load average above which the figures carry a "busy" note
 SOS = 0x01  # GT06 alarm byte: SOS -> alarm kind "sos" (gateway.protocols.gt06)
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -617,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need 0 < probes < vehicles, a positive rate and positive seconds")
     raise_nofile(args.vehicles + 200)
 
-    load_before = _load()
+    load_before, busy_before = _load(), os.getloadavg()[0]
     ok = False
     with bench_database(postgis=args.postgis, postgis_url=args.postgis_url, keep=args.keep) as db:
         from django.db import connections
@@ -662,6 +663,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fleet.users['platform_admin'].username} (platform admin, whole fleet); "
                 f"load average {load_before}"
             )
+            if busy_before > BUSY_LOAD:
+                print(
+                    f"note: load average above {BUSY_LOAD} before the run: the machine is busy, "
+                    "the figures include waiting for a core"
+                )
             pids = {"gateway": gateway.pid, "daphne": daphne.pid, "redis": redis.proc.pid}
             result = asyncio.run(
                 drive(args, background, probes, vehicles, gateway, live, start, pids)
