@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--risk-points", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=10, help="fixes per vehicle (default 10)")
     parser.add_argument("--seed", type=int, default=20261207)
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the warm batches (top 35 by own time)"
+    )
     args = parser.parse_args(argv)
 
     with bench_database(postgis=args.postgis, postgis_url=args.postgis_url) as db:
@@ -162,16 +165,31 @@ def main(argv: list[str] | None = None) -> int:
         engine = Engine()
         per_batch: list[tuple[float, float, int]] = []  # wall s, cpu s, fixes
         warm_rss = None
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
         for n, (at, batch) in enumerate(stream(cars, args.rounds, args.seed)):
+            profiling = profiler is not None and warm_rss is not None
             wall0, cpu0 = time.perf_counter(), time.process_time()
+            if profiling:
+                profiler.enable()
             with transaction.atomic():
                 engine.process(batch, now=at)
+            if profiling:
+                profiler.disable()
             per_batch.append((time.perf_counter() - wall0, time.process_time() - cpu0, len(batch)))
             if warm_rss is None and (n + 1) * BATCH >= len(cars):
                 gc.collect()
                 warm_rss = rss_mb() - rss_before  # after the first round: index, states, caches
         gc.collect()
         rss_added = rss_mb() - rss_before
+        if profiler is not None:
+            import pstats
+
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats("alarms|gateway", 30)
         alarms = dict(_count_kinds(Alarm))
 
     # The first round loads the places index and the provinces: reported apart.

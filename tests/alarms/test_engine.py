@@ -283,3 +283,17 @@ def test_a_rolled_back_batch_is_forgotten(car, django_capture_on_commit_callback
     with django_capture_on_commit_callbacks(execute=True):
         feed(device, [pos(60, 30, lat=XIAN[0] + 0.01)], engine)  # the resent fix
     assert Alarm.objects.filter(kind="area_leave", target="riskpoint:9").count() == 1
+
+
+def test_a_repeat_counts_and_never_moves_last_seen_backwards(car):
+    vehicle, _device = car
+    raise_at = {"vehicle_id": vehicle.pk, "customer_id": vehicle.customer_id, "kind": "overspeed"}
+    first = lifecycle.alarm_raise(**raise_at, at=T0 + dt.timedelta(seconds=10), now=T0)
+    assert first is not None
+    assert lifecycle.alarm_raise(**raise_at, at=T0 + dt.timedelta(seconds=5), now=T0) is None
+    first.refresh_from_db()
+    assert (first.occurrences, first.last_seen_at) == (2, T0 + dt.timedelta(seconds=10))
+    assert lifecycle.alarm_raise(**raise_at, at=T0 + dt.timedelta(seconds=20), now=T0) is None
+    first.refresh_from_db()
+    assert (first.occurrences, first.last_seen_at) == (3, T0 + dt.timedelta(seconds=20))
+    assert Alarm.objects.count() == 1
