@@ -542,6 +542,15 @@ def report(args, result: dict, live: LiveClient, raised: dict[int, dict], db_eng
         f"({stats.sent:,} sent, {stats.acked:,} acked; paced sends that found the window of "
         f"{args.window} full: {stats.deferred:,})"
     )
+    slices = collections.defaultdict(list)  # 10 s of the window -> latencies of its probes
+    for c in sent:
+        got = live.alarms.get(c.vehicle_id)
+        if got is not None:
+            slices[int((c.sent_at - t0) // 10)].append(got[0] - c.sent_at)
+    print(
+        "latency p50 / max by 10 s of the window (a backlog grows when it rises): "
+        + ", ".join(f"{ms(percentile(v, 50))} / {ms(max(v))}" for _i, v in sorted(slices.items()))
+    )
     if "moving" in result:
         print(
             f"background cars driving: each route advanced past its morning parking (at most "

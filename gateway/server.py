@@ -15,6 +15,7 @@ the token; the writer hands the tokens back to the loop only after `ingest_batch
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -156,12 +157,25 @@ class _Job:
 
 
 _STOP = object()
+_WAKE = object()  # an urgent item is waiting: end the batch being collected
+
+
+def _urgent(item: Inbound) -> bool:
+    """A frame carrying a device alarm (SOS, power cut, removal ...): someone waits for it."""
+    message = item.message
+    return bool(message.alarms) or any(p.alarms for p in message.positions)
 
 
 class BatchWriter:
     """Collects `Inbound` items for up to `max_wait` seconds or `max_items` items, stores them
     with `ingest_batch` and calls `deliver(result)` after the commit. Also runs the session's
     small database jobs (`call`) in queue order on the same thread.
+
+    Frames carrying a device alarm skip the queue: the batch being collected ends, they are stored
+    in a batch of their own, then the queue resumes (under load the queue holds seconds of
+    position frames; bench/alarm_latency.py). A device's earlier positions still in the queue
+    are stored after its alarm: stored all the same, but older than the alarm's fix, so they no
+    longer drive "now" rules.
 
     `step()` handles one batch and returns False once `stop()` was requested and everything
     queued before it is done; `run()` is `while step()`."""
@@ -179,11 +193,16 @@ class BatchWriter:
         self.max_items = max_items
         self.max_wait = max_wait
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.urgent: collections.deque[Inbound] = collections.deque()
         self._thread: threading.Thread | None = None
 
     # -- producer side (any thread) --
     def submit(self, item: Inbound) -> None:
-        self.queue.put(item)
+        if _urgent(item):
+            self.urgent.append(item)
+            self.queue.put(_WAKE)
+        else:
+            self.queue.put(item)
 
     def call(
         self, fn: Callable[..., Any], *, flush_first: bool = False, **kwargs: Any
@@ -196,6 +215,8 @@ class BatchWriter:
     def step(self, idle_timeout: float | None = 1.0) -> bool:
         """Wait up to `idle_timeout` for a first item, then collect for `max_wait` seconds or
         `max_items` items, store the batch and deliver its acks. False: stop requested."""
+        if self.urgent:
+            self._store(self._take_urgent())
         batch: list[Inbound] = []
         try:
             first = self.queue.get(timeout=idle_timeout)
@@ -213,10 +234,12 @@ class BatchWriter:
                     self._store(batch)
                     batch = []
                 self._run_job(item)
-            else:
+            elif item is not _WAKE:
                 batch.append(item)
                 if len(batch) >= self.max_items:
                     break
+            if self.urgent:
+                break  # stored next, before anything still queued
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -225,7 +248,16 @@ class BatchWriter:
             except queue.Empty:
                 break
         self._store(batch)
+        if not running:
+            while self.urgent:  # submitted before stop(): finished too
+                self._store(self._take_urgent())
         return running
+
+    def _take_urgent(self) -> list[Inbound]:
+        taken: list[Inbound] = []
+        while self.urgent and len(taken) < self.max_items:
+            taken.append(self.urgent.popleft())
+        return taken
 
     def _run_job(self, job: _Job) -> None:
         if not job.future.set_running_or_notify_cancel():

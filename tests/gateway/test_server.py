@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
+import time
 
 import pytest
 from django.db import connections
@@ -400,3 +401,64 @@ def test_writer_step_stores_a_batch_then_delivers_its_acks():
     assert [r.acks for r in delivered] == [["a", "b"], ["c"]]
     assert job.result(timeout=0) == 42
     assert writer.step(idle_timeout=0.01) is True  # nothing queued: an empty step
+
+
+def test_a_device_alarm_frame_skips_the_queued_positions():
+    """Under load the queue holds seconds of position frames: an SOS must not wait behind them."""
+    device = make_device(IMEI, "gt06")
+    stored: list[list[str]] = []
+
+    def ingest(batch):
+        stored.append([item.token for item in batch])
+        return BatchResult(acks=[item.token for item in batch])
+
+    writer = BatchWriter(lambda result: None, ingest=ingest, max_items=500, max_wait=0.5)
+    t = now()
+    for n in range(5):
+        fix = m.Position(fix_time=t, lat=34.26, lon=108.94, valid=True)
+        position = m.Message(protocol="gt06", type=m.POSITION, device_id=None, positions=(fix,))
+        writer.submit(Inbound(device.pk, position, t, token=f"p{n}"))
+    sos_fix = m.Position(fix_time=t, lat=34.26, lon=108.94, valid=True, alarms=("sos",))
+    sos = m.Message(protocol="gt06", type=m.POSITION, device_id=None, positions=(sos_fix,))
+    writer.submit(Inbound(device.pk, sos, t, token="sos"))
+    status = m.Message(protocol="gt06", type=m.STATUS, device_id=None, alarms=("power_cut",))
+    writer.submit(Inbound(device.pk, status, t, token="cut"))
+
+    assert writer.step(idle_timeout=0.1) is True
+    assert stored[0] == ["sos", "cut"]  # the alarms first, in their own batch
+    writer.stop(timeout=0)
+    assert writer.step(idle_timeout=0.1) is False
+    assert [token for batch in stored for token in batch] == [
+        "sos",
+        "cut",
+        "p0",
+        "p1",
+        "p2",
+        "p3",
+        "p4",
+    ]
+
+
+def test_an_alarm_submitted_while_a_batch_is_collected_ends_that_batch():
+    device = make_device(IMEI, "gt06")
+    stored: list[list[str]] = []
+
+    def ingest(batch):
+        stored.append([item.token for item in batch])
+        return BatchResult(acks=[item.token for item in batch])
+
+    writer = BatchWriter(lambda result: None, ingest=ingest, max_items=500, max_wait=5.0)
+    t = now()
+    fix = m.Position(fix_time=t, lat=34.26, lon=108.94, valid=True)
+    position = m.Message(protocol="gt06", type=m.POSITION, device_id=None, positions=(fix,))
+    writer.submit(Inbound(device.pk, position, t, token="p0"))
+    status = m.Message(protocol="gt06", type=m.STATUS, device_id=None, alarms=("sos",))
+    timer = threading.Timer(0.2, writer.submit, [Inbound(device.pk, status, t, token="sos")])
+    timer.start()
+    started = time.monotonic()
+    writer.step(idle_timeout=0.1)  # collecting for up to 5 s: the alarm cuts it short
+    timer.join()
+    assert time.monotonic() - started < 4.0
+    assert stored == [["p0"]]
+    writer.step(idle_timeout=0.1)
+    assert stored == [["p0"], ["sos"]]
