@@ -37,7 +37,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,7 @@ from bench.gateway import (  # noqa: E402
     raise_nofile,
     sim_start,
 )
+from carloan.localredis import PrivateRedis, free_port  # noqa: E402
 
 DEFAULT_POSTGIS_URL = "postgis://postgres@127.0.0.1:5432/carloan_alarmbench"
 SEED = 20261207
@@ -73,13 +73,6 @@ START_TIMEOUT = 60.0  # seconds for redis-server / daphne to answer
 STOP_TIMEOUT = 10.0  # seconds for redis-server / daphne to exit after SIGTERM
 BUSY_LOAD = 1.5  # 1-minute load average above which the figures carry a "busy" note
 SOS = 0x01  # GT06 alarm byte: SOS -> alarm kind "sos" (gateway.protocols.gt06)
-REDIS_SERVER = shutil.which("redis-server")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(check, what: str, proc: subprocess.Popen) -> float:
@@ -108,53 +101,6 @@ def _stop(proc: subprocess.Popen | None) -> int | None:
 
 
 # --- redis-server and daphne ----------------------------------------------------------------------
-class RedisServer:
-    """A private redis-server: free port, its own temp dir, no persistence."""
-
-    def __init__(self) -> None:
-        if not REDIS_SERVER:
-            raise SystemExit("redis-server is not installed (`make setup` installs it)")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="carloan-alarmbench-redis-")
-        self.proc: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> float:
-        self.proc = subprocess.Popen(  # noqa: S603 - a fixed binary, our own arguments
-            [
-                REDIS_SERVER,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--dir",
-                self.dir,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-        def answers() -> bool:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2) as s,
-            ):
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-            return False
-
-        return _wait(answers, "redis-server", self.proc)
-
-    def stop(self) -> int | None:
-        code = _stop(self.proc)
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return code
-
-
 class DaphneProcess:
     """`daphne carloan.asgi:application` on a free port, with the gateway's environment (the
     same database and Redis), DEBUG off; its output in files of a temp directory."""
@@ -645,12 +591,12 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
         gc.freeze()
 
-        redis = RedisServer()
+        redis = PrivateRedis(prefix="carloan-alarmbench-redis-")
         gateway = GatewayProcess(("gt06",))
         daphne = DaphneProcess()
         live = LiveClient(f"ws://127.0.0.1:{daphne.port}/ws/live/?token={token}")
         try:
-            redis_s = redis.start()
+            redis_s = redis.start(START_TIMEOUT)
             # The gateway's live feed and daphne's consumers share this channel layer.
             os.environ["REDIS_URL"] = redis.url
             listen_s = gateway.start()

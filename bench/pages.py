@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.fleet import bench_database, build_fleet, machine  # noqa: E402
+from carloan.localredis import free_port  # noqa: E402
 
 BUDGET_MS = 3000
 # Map tiles would come from the internet: every tile is this 1x1 transparent GIF instead.
@@ -80,12 +81,6 @@ def measure_snapshot(user, requests: int) -> dict:
         "gzip_kb": len(zipped.content) / 1024,
         "gzip_check": len(gzip.decompress(zipped.content)) == len(raw),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

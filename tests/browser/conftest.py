@@ -15,21 +15,18 @@ Everything is skipped, with the reason, only when Chromium or chromedriver is mi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from carloan.localredis import REDIS_SERVER, PrivateRedis
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-REDIS_SERVER = shutil.which("redis-server")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 START_TIMEOUT = 20.0
 # Map tiles would come from the internet: every tile is this 1x1 transparent GIF instead.
@@ -52,12 +49,6 @@ def browser_missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until(check, timeout: float = START_TIMEOUT, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,43 +62,12 @@ def wait_until(check, timeout: float = START_TIMEOUT, what: str = "condition"):
 @pytest.fixture(scope="session")
 def redis_url():
     """A private redis-server on a free port, stopped (by its pid) at the end of the session."""
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="carloan-redis-")
-    proc = subprocess.Popen(  # noqa: S603 (a fixed binary, our own arguments)
-        [
-            REDIS_SERVER,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            workdir,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def answers():
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-        return False
-
+    redis = PrivateRedis()
     try:
-        wait_until(answers, what="redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
+        redis.start(START_TIMEOUT)
+        yield redis.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        redis.stop()
 
 
 class DaphneThread:
