@@ -18,10 +18,6 @@ from carloan.pages import selectors
 from vehicles.selectors import vehicles_visible_to
 
 
-def _map_context() -> dict:
-    return {"map_config": map_config()}
-
-
 @login_required
 def dashboard(request):
     return render(
@@ -41,7 +37,7 @@ def monitor(request):
             # The sidebar's tree: small (one row per customer), so it rides in the page, not
             # in the snapshot the page re-reads after every reconnect.
             "customer_tree": selectors.customer_tree(request.user),
-            **_map_context(),
+            "map_config": map_config(),
         },
     )
 
@@ -54,7 +50,7 @@ def playback(request):
     return render(
         request,
         "pages/playback.html",
-        {"title": _("Track playback"), "vehicle": vehicle, **_map_context()},
+        {"title": _("Track playback"), "vehicle": vehicle, "map_config": map_config()},
     )
 
 

@@ -403,16 +403,21 @@ def test_writer_step_stores_a_batch_then_delivers_its_acks():
     assert writer.step(idle_timeout=0.01) is True  # nothing queued: an empty step
 
 
-def test_a_device_alarm_frame_skips_the_queued_positions():
-    """Under load the queue holds seconds of position frames: an SOS must not wait behind them."""
-    device = make_device(IMEI, "gt06")
+def recording_writer(max_wait: float) -> tuple[BatchWriter, list[list[str]]]:
+    """A writer whose ingest only records each batch's tokens, in the order it stored them."""
     stored: list[list[str]] = []
 
     def ingest(batch):
         stored.append([item.token for item in batch])
         return BatchResult(acks=[item.token for item in batch])
 
-    writer = BatchWriter(lambda result: None, ingest=ingest, max_items=500, max_wait=0.5)
+    return BatchWriter(lambda result: None, ingest=ingest, max_items=500, max_wait=max_wait), stored
+
+
+def test_a_device_alarm_frame_skips_the_queued_positions():
+    """Under load the queue holds seconds of position frames: an SOS must not wait behind them."""
+    device = make_device(IMEI, "gt06")
+    writer, stored = recording_writer(max_wait=0.5)
     t = now()
     for n in range(5):
         fix = m.Position(fix_time=t, lat=34.26, lon=108.94, valid=True)
@@ -441,13 +446,7 @@ def test_a_device_alarm_frame_skips_the_queued_positions():
 
 def test_an_alarm_submitted_while_a_batch_is_collected_ends_that_batch():
     device = make_device(IMEI, "gt06")
-    stored: list[list[str]] = []
-
-    def ingest(batch):
-        stored.append([item.token for item in batch])
-        return BatchResult(acks=[item.token for item in batch])
-
-    writer = BatchWriter(lambda result: None, ingest=ingest, max_items=500, max_wait=5.0)
+    writer, stored = recording_writer(max_wait=5.0)
     t = now()
     fix = m.Position(fix_time=t, lat=34.26, lon=108.94, valid=True)
     position = m.Message(protocol="gt06", type=m.POSITION, device_id=None, positions=(fix,))
